@@ -1,0 +1,176 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { parseSchedule, policyFor, scheduleArbitrary, scheduleToString } from "./fast-check-policy.ts";
+import { FifoPolicy, SeededPolicy } from "./policy.ts";
+import { Prng } from "./prng.ts";
+import { Scheduler, SchedulerLimitError, TaskFailedError } from "./scheduler.ts";
+
+/** Three actors, each posting a chain of tasks; returns the order in which they ran. */
+function chains(sched: Scheduler, actors = ["a", "b", "c"], length = 4): string[] {
+  const order: string[] = [];
+  for (const actor of actors) {
+    const next = (i: number): void => {
+      order.push(`${actor}${i}`);
+      sched.trace.emit(actor, "step", { i });
+      if (i + 1 < length) sched.post(actor, `s${i + 1}`, () => next(i + 1));
+    };
+    sched.post(actor, "s0", () => next(0));
+  }
+  return order;
+}
+
+describe("Scheduler", () => {
+  it("runs tasks oldest-first under FIFO", () => {
+    const s = new Scheduler({ policy: new FifoPolicy() });
+    const order = chains(s);
+    s.runSync();
+    expect(order).toEqual(["a0", "b0", "c0", "a1", "b1", "c1", "a2", "b2", "c2", "a3", "b3", "c3"]);
+  });
+
+  it("keeps each actor's own tasks in order under any policy", () => {
+    fc.assert(
+      fc.property(fc.integer(), (seed) => {
+        const s = new Scheduler({ policy: new SeededPolicy(seed) });
+        const order = chains(s);
+        s.runSync();
+        for (const a of ["a", "b", "c"]) {
+          expect(order.filter((x) => x.startsWith(a))).toEqual([0, 1, 2, 3].map((i) => `${a}${i}`));
+        }
+      }),
+      { numRuns: 50 },
+    );
+  });
+
+  it("gives a byte-identical trace for the same seed and different orders for different seeds", () => {
+    const run = (seed: number): string => {
+      const s = new Scheduler({ policy: new SeededPolicy(seed) });
+      chains(s, ["a", "b", "c", "d"], 6);
+      s.runSync();
+      return s.trace.toJsonLines();
+    };
+    expect(run(42)).toBe(run(42));
+    const distinct = new Set([1, 2, 3, 4, 5, 6, 7, 8].map(run));
+    expect(distinct.size).toBeGreaterThan(4);
+  });
+
+  it("advances virtual time to the next timer when nothing is ready", () => {
+    const s = new Scheduler({ stepNs: 10 });
+    const seen: [string, number][] = [];
+    s.post("a", "late", () => seen.push(["late", s.now]), 5_000);
+    s.post("b", "early", () => seen.push(["early", s.now]), 1_000);
+    s.post("c", "now", () => seen.push(["now", s.now]));
+    s.runSync();
+    expect(seen).toEqual([
+      ["now", 10],
+      ["early", 1_010],
+      ["late", 5_010],
+    ]);
+  });
+
+  it("never runs a cancelled task", () => {
+    const s = new Scheduler();
+    const ran: string[] = [];
+    const h = s.post("a", "x", () => ran.push("x"));
+    const t = s.post("a", "y", () => ran.push("y"), 100);
+    s.post("a", "z", () => ran.push("z"));
+    h.cancel();
+    t.cancel();
+    s.runSync();
+    expect(ran).toEqual(["z"]);
+  });
+
+  it("settles promise continuations between steps", async () => {
+    const s = new Scheduler();
+    const log: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    // An async "driver" awaiting through several layers of async functions.
+    const inner = async (): Promise<void> => {
+      await gate;
+      await Promise.resolve();
+    };
+    const middle = async (): Promise<void> => {
+      await inner();
+      await null;
+    };
+    s.post("guest", "start", async () => {
+      await middle();
+      log.push(`continued@${s.steps}`);
+      s.post("guest", "after", () => log.push(`after@${s.steps}`));
+    });
+    s.post("backend", "release", () => {
+      release();
+      log.push(`released@${s.steps}`);
+    });
+    s.post("backend", "other", () => log.push(`other@${s.steps}`));
+    await s.run();
+    // The continuation ran inside step 2 (the one that resolved the gate), before step 3.
+    expect(log).toEqual(["released@2", "continued@2", "other@3", "after@4"]);
+  });
+
+  it("reports a throwing task with its actor and label", async () => {
+    const s = new Scheduler();
+    s.post("dom1", "boom", () => {
+      throw new Error("bad");
+    });
+    await expect(s.run()).rejects.toBeInstanceOf(TaskFailedError);
+    const s2 = new Scheduler();
+    s2.post("dom2", "async-boom", async () => {
+      await null;
+      throw new Error("late");
+    });
+    await expect(s2.run()).rejects.toThrow(/dom2:async-boom/);
+  });
+
+  it("stops a livelock at maxSteps", () => {
+    const s = new Scheduler();
+    const spin = (): void => {
+      s.post("a", "spin", spin);
+    };
+    s.post("a", "spin", spin);
+    expect(() => s.runSync({ maxSteps: 1000 })).toThrow(SchedulerLimitError);
+  });
+
+  it("shrinks a failing schedule found by the fast-check policy", () => {
+    // Bug: "b" must never run its step 2 before "a" has run step 1.
+    const failing = (choices: readonly number[]): boolean => {
+      const s = new Scheduler({ policy: policyFor({ choices }) });
+      const order = chains(s, ["a", "b"], 3);
+      s.runSync();
+      return order.indexOf("b2") < order.indexOf("a1");
+    };
+    const result = fc.check(
+      fc.property(scheduleArbitrary({ maxLength: 20, maxChoice: 3 }), (sch) => !failing(sch.choices)),
+      { seed: 7, numRuns: 500 },
+    );
+    expect(result.failed).toBe(true);
+    const shrunk = result.counterexample![0];
+    // Minimal: b must be picked three times before a's second step — nothing more.
+    expect(failing(shrunk.choices)).toBe(true);
+    expect(shrunk.choices.length).toBeLessThanOrEqual(3);
+    expect(parseSchedule(scheduleToString(shrunk)).choices).toEqual(shrunk.choices);
+  });
+});
+
+describe("Prng", () => {
+  it("is deterministic and stays within bounds", () => {
+    const a = new Prng(123);
+    const b = new Prng(123);
+    for (let i = 0; i < 1000; i++) expect(a.nextU32()).toBe(b.nextU32());
+    fc.assert(
+      fc.property(fc.integer(), fc.integer({ min: 1, max: 2 ** 32 }), (seed, n) => {
+        const r = new Prng(seed).int(n);
+        return r >= 0 && r < n && Number.isInteger(r);
+      }),
+    );
+  });
+
+  it("is roughly uniform", () => {
+    const p = new Prng(9);
+    const counts = new Array<number>(8).fill(0);
+    for (let i = 0; i < 80_000; i++) counts[p.int(8)]!++;
+    for (const c of counts) expect(Math.abs(c - 10_000)).toBeLessThan(600);
+  });
+});

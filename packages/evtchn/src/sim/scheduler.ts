@@ -1,0 +1,389 @@
+import { MessageChannel } from "node:worker_threads";
+import { type ChoicePolicy, FifoPolicy, type ReadyTask } from "./policy.ts";
+import { Trace, type TraceOptions } from "./trace.ts";
+
+/** A unit of work posted to an actor. Runs to completion (or to its first `await`). */
+export type TaskFn = () => unknown;
+
+interface Task extends ReadyTask {
+  readonly fn: TaskFn;
+  readonly readyAt: number;
+  cancelled: boolean;
+}
+
+/** Returned by `post`; lets the poster cancel a task that has not run yet. */
+export interface TaskHandle {
+  readonly id: number;
+  cancel(): void;
+}
+
+export interface SchedulerOptions {
+  readonly policy?: ChoicePolicy;
+  /** Virtual nanoseconds one task step costs (default 100 ns). */
+  readonly stepNs?: number;
+  readonly trace?: TraceOptions;
+}
+
+export interface RunOptions {
+  /** Stop (without error) once this returns true; checked before every step. */
+  readonly until?: () => boolean;
+  /** Fail with `SchedulerLimitError` after this many steps (default 10 million): catches livelock. */
+  readonly maxSteps?: number;
+  /** Stop (without error) when virtual time would pass this many nanoseconds. */
+  readonly maxTimeNs?: number;
+}
+
+export type RunOutcome = "idle" | "until" | "time";
+
+export interface RunResult {
+  readonly outcome: RunOutcome;
+  readonly steps: number;
+  readonly timeNs: number;
+}
+
+/** A task threw (or its promise rejected): a bug in the simulated code, reported with where it ran. */
+export class TaskFailedError extends Error {
+  constructor(
+    readonly actor: string,
+    readonly label: string,
+    readonly step: number,
+    override readonly cause: unknown,
+  ) {
+    super(
+      `task ${actor}:${label} failed at step ${step}: ${cause instanceof Error ? cause.message : String(cause)}`,
+    );
+    this.name = "TaskFailedError";
+  }
+}
+
+export class SchedulerLimitError extends Error {
+  constructor(readonly steps: number) {
+    super(`scheduler: no quiescence after ${steps} steps (livelock?)`);
+    this.name = "SchedulerLimitError";
+  }
+}
+
+/**
+ * The discrete-event scheduler every asynchronous hop of the simulated machine goes through.
+ *
+ * - Each actor (a domain's vCPU, xenstored, the toolstack, a backend kernel thread) has a FIFO queue
+ *   of ready tasks; the choice *between* actors is the policy's (FIFO, seeded PRNG, fast-check).
+ * - Delayed tasks wait in a timer heap on virtual time; time jumps to the next timer when nothing is
+ *   ready. Nothing reads a wall clock.
+ * - Between two steps, `run` lets every promise continuation settle (a macrotask boundary drains the
+ *   whole microtask queue), so `await` in simulated code never races with the next step: the code
+ *   after an `await` runs as part of the step that resolved it.
+ */
+export class Scheduler {
+  readonly trace: Trace;
+  private policy: ChoicePolicy;
+  private readonly stepNs: number;
+  private nowNs = 0;
+  private nextId = 1;
+  private nextSeq = 0;
+  private stepCount = 0;
+  /** Actor name → its ready queue. Insertion order (first post) keeps iteration deterministic. */
+  private readonly queues = new Map<string, Task[]>();
+  private readyCount = 0;
+  private readonly timers: Task[] = [];
+  private failure: TaskFailedError | null = null;
+  private currentActor: string | null = null;
+  private currentLabel: string | null = null;
+
+  constructor(options: SchedulerOptions = {}) {
+    this.policy = options.policy ?? new FifoPolicy();
+    this.stepNs = options.stepNs ?? 100;
+    this.trace = new Trace(() => this.nowNs, options.trace);
+  }
+
+  /** Virtual time in nanoseconds. */
+  get now(): number {
+    return this.nowNs;
+  }
+
+  get steps(): number {
+    return this.stepCount;
+  }
+
+  /** The actor whose task is running (null between steps). */
+  get actor(): string | null {
+    return this.currentActor;
+  }
+
+  get policyName(): string {
+    return this.policy.name;
+  }
+
+  setPolicy(policy: ChoicePolicy): void {
+    this.policy = policy;
+  }
+
+  /** Ready plus delayed tasks not yet run. */
+  get pending(): number {
+    return this.readyCount + this.timers.length;
+  }
+
+  /** Posts `fn` to run on `actor`, after `delayNs` of virtual time (default: as soon as chosen). */
+  post(actor: string, label: string, fn: TaskFn, delayNs = 0): TaskHandle {
+    const task: Task = {
+      id: this.nextId++,
+      seq: this.nextSeq++,
+      actor,
+      label,
+      fn,
+      readyAt: this.nowNs + Math.max(0, delayNs),
+      cancelled: false,
+    };
+    if (delayNs > 0) heapPush(this.timers, task);
+    else this.enqueueReady(task);
+    return {
+      id: task.id,
+      cancel: () => {
+        if (!task.cancelled) {
+          task.cancelled = true;
+        }
+      },
+    };
+  }
+
+  /** A promise that resolves on `actor` after `delayNs` of virtual time. */
+  sleep(actor: string, delayNs: number, label = "sleep"): Promise<void> {
+    return new Promise((resolve) => {
+      this.post(actor, label, resolve, delayNs);
+    });
+  }
+
+  /**
+   * Runs one step synchronously: picks a ready task (advancing virtual time to the next timer if
+   * nothing is ready) and runs it. Returns false when there is nothing left to run. Promise
+   * continuations are *not* settled here; `run` does that between steps.
+   */
+  step(): boolean {
+    this.releaseTimers();
+    if (this.readyCount === 0) {
+      const next = this.peekLiveTimer();
+      if (next === null) return false;
+      this.nowNs = Math.max(this.nowNs, next.readyAt);
+      this.releaseTimers();
+      if (this.readyCount === 0) return false;
+    }
+    const task = this.pickTask();
+    if (task === null) return false;
+    this.stepCount++;
+    this.nowNs += this.stepNs;
+    this.currentActor = task.actor;
+    this.currentLabel = task.label;
+    try {
+      const r = task.fn();
+      if (r instanceof Promise) {
+        const step = this.stepCount;
+        (r as Promise<void>).then(undefined, (err: unknown) => {
+          this.failure ??= new TaskFailedError(task.actor, task.label, step, err);
+        });
+      }
+    } catch (err) {
+      this.failure ??= new TaskFailedError(task.actor, task.label, this.stepCount, err);
+    } finally {
+      this.currentActor = null;
+      this.currentLabel = null;
+    }
+    return true;
+  }
+
+  /** Runs steps until idle (or `until`/time limit), settling promise continuations between steps. */
+  async run(options: RunOptions = {}): Promise<RunResult> {
+    const maxSteps = options.maxSteps ?? 10_000_000;
+    const start = this.stepCount;
+    const settle = new Settler();
+    try {
+      await settle.drain();
+      for (;;) {
+        this.throwIfFailed();
+        if (options.until?.()) return this.result("until");
+        if (options.maxTimeNs !== undefined && this.nextEventTime() > options.maxTimeNs) {
+          return this.result("time");
+        }
+        if (this.stepCount - start >= maxSteps) throw new SchedulerLimitError(this.stepCount - start);
+        if (!this.step()) {
+          await settle.drain();
+          this.throwIfFailed();
+          if (this.pending === 0 || (this.peekLiveTimer() === null && this.readyCount === 0)) {
+            return this.result("idle");
+          }
+          continue;
+        }
+        await settle.drain();
+      }
+    } finally {
+      settle.close();
+    }
+  }
+
+  /** Like `run` but never awaits: for purely callback-driven code (benchmarks, low-level tests). */
+  runSync(options: RunOptions = {}): RunResult {
+    const maxSteps = options.maxSteps ?? 10_000_000;
+    const start = this.stepCount;
+    for (;;) {
+      this.throwIfFailed();
+      if (options.until?.()) return this.result("until");
+      if (options.maxTimeNs !== undefined && this.nextEventTime() > options.maxTimeNs)
+        return this.result("time");
+      if (this.stepCount - start >= maxSteps) throw new SchedulerLimitError(this.stepCount - start);
+      if (!this.step()) {
+        this.throwIfFailed();
+        return this.result("idle");
+      }
+    }
+  }
+
+  private result(outcome: RunOutcome): RunResult {
+    return { outcome, steps: this.stepCount, timeNs: this.nowNs };
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure !== null) {
+      const f = this.failure;
+      this.failure = null;
+      throw f;
+    }
+  }
+
+  /** Virtual time at which the next task would run. */
+  private nextEventTime(): number {
+    if (this.readyCount > 0) return this.nowNs;
+    const t = this.peekLiveTimer();
+    return t === null ? Number.POSITIVE_INFINITY : t.readyAt;
+  }
+
+  private enqueueReady(task: Task): void {
+    let q = this.queues.get(task.actor);
+    if (q === undefined) {
+      q = [];
+      this.queues.set(task.actor, q);
+    }
+    q.push(task);
+    this.readyCount++;
+  }
+
+  private releaseTimers(): void {
+    while (this.timers.length > 0) {
+      const top = this.timers[0]!;
+      if (top.readyAt > this.nowNs) break;
+      heapPop(this.timers);
+      if (!top.cancelled) this.enqueueReady(top);
+    }
+  }
+
+  private peekLiveTimer(): Task | null {
+    while (this.timers.length > 0) {
+      const top = this.timers[0]!;
+      if (!top.cancelled) return top;
+      heapPop(this.timers);
+    }
+    return null;
+  }
+
+  private readonly candidates: Task[] = [];
+
+  private pickTask(): Task | null {
+    // Drop cancelled heads; gather every actor's head task.
+    const cands = this.candidates;
+    cands.length = 0;
+    for (const q of this.queues.values()) {
+      while (q.length > 0 && q[0]!.cancelled) {
+        q.shift();
+        this.readyCount--;
+      }
+      if (q.length > 0) cands.push(q[0]!);
+    }
+    if (cands.length === 0) return null;
+    let chosen: Task;
+    if (cands.length === 1) {
+      chosen = cands[0]!;
+    } else {
+      cands.sort((a, b) => a.seq - b.seq);
+      const i = this.policy.choose(cands);
+      chosen = cands[i] ?? cands[0]!;
+    }
+    this.queues.get(chosen.actor)!.shift();
+    this.readyCount--;
+    return chosen;
+  }
+
+  /** Describes what is waiting: useful in a liveness failure message. */
+  describePending(): string[] {
+    const out: string[] = [];
+    for (const [actor, q] of this.queues)
+      for (const t of q) if (!t.cancelled) out.push(`${actor}:${t.label}`);
+    for (const t of this.timers) if (!t.cancelled) out.push(`${t.actor}:${t.label}@${t.readyAt}ns`);
+    return out;
+  }
+
+  /** The label of the running task, for layers that trace "who did this". */
+  get label(): string | null {
+    return this.currentLabel;
+  }
+}
+
+/**
+ * Lets every pending promise continuation run. A message on a MessageChannel is a macrotask, and
+ * Node drains the whole microtask queue before it runs one, however deep the chain of `then`s — so
+ * after `drain()` resolves, all continuations of the previous step have run. This is the only
+ * place the simulator touches the host event loop, and it does not affect ordering: nothing else
+ * is queued on that loop by simulation code.
+ */
+class Settler {
+  private readonly channel = new MessageChannel();
+  private resolve: (() => void) | null = null;
+  constructor() {
+    this.channel.port2.on("message", () => {
+      const r = this.resolve;
+      this.resolve = null;
+      r?.();
+    });
+  }
+  drain(): Promise<void> {
+    return new Promise((resolve) => {
+      this.resolve = resolve;
+      this.channel.port1.postMessage(0);
+    });
+  }
+  close(): void {
+    this.channel.port1.close();
+    this.channel.port2.close();
+  }
+}
+
+// A binary min-heap on (readyAt, seq): timers due at the same time run in post order.
+function before(a: Task, b: Task): boolean {
+  return a.readyAt < b.readyAt || (a.readyAt === b.readyAt && a.seq < b.seq);
+}
+function heapPush(h: Task[], t: Task): void {
+  h.push(t);
+  let i = h.length - 1;
+  while (i > 0) {
+    const p = (i - 1) >> 1;
+    if (!before(h[i]!, h[p]!)) break;
+    [h[i], h[p]] = [h[p]!, h[i]!];
+    i = p;
+  }
+}
+function heapPop(h: Task[]): Task | undefined {
+  const top = h[0];
+  const last = h.pop();
+  if (h.length > 0 && last !== undefined) {
+    h[0] = last;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < h.length && before(h[l]!, h[m]!)) m = l;
+      if (r < h.length && before(h[r]!, h[m]!)) m = r;
+      if (m === i) break;
+      [h[i], h[m]] = [h[m]!, h[i]!];
+      i = m;
+    }
+  }
+  return top;
+}
