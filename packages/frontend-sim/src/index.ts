@@ -1,1 +1,2 @@
-export {};
+export type { Scenario, ScenarioContext, ScenarioResult } from "./scenarios/scenario.ts";
+export { findScenario, scenarios } from "./scenarios/registry.ts";

@@ -1,0 +1,41 @@
+/** A tiny, strict argument parser for the CLIs: `--flag`, `--key value`, `--key=value`, positionals. */
+export interface ParsedArgs {
+  readonly flags: ReadonlySet<string>;
+  readonly values: ReadonlyMap<string, string[]>;
+  readonly positionals: readonly string[];
+}
+
+export function parseArgs(argv: readonly string[], spec: { flags: string[]; values: string[] }): ParsedArgs {
+  const flags = new Set<string>();
+  const values = new Map<string, string[]>();
+  const positionals: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith("--")) {
+      positionals.push(a);
+      continue;
+    }
+    const eq = a.indexOf("=");
+    const name = eq >= 0 ? a.slice(2, eq) : a.slice(2);
+    if (spec.flags.includes(name) && eq < 0) {
+      flags.add(name);
+    } else if (spec.values.includes(name)) {
+      const v = eq >= 0 ? a.slice(eq + 1) : argv[++i];
+      if (v === undefined) throw new UsageError(`--${name} needs a value`);
+      values.set(name, [...(values.get(name) ?? []), v]);
+    } else {
+      throw new UsageError(`unknown option --${name}`);
+    }
+  }
+  return { flags, values, positionals };
+}
+
+export class UsageError extends Error {}
+
+export function intValue(args: ParsedArgs, name: string, fallback: number): number {
+  const v = args.values.get(name)?.at(-1);
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n)) throw new UsageError(`--${name} must be an integer, got ${JSON.stringify(v)}`);
+  return n;
+}
