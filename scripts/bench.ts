@@ -1,6 +1,6 @@
 // `pnpm bench [--json] [--quick] [filter]`: runs every `packages/*/bench/*.bench.ts` module and
 // prints its named figures (human-readable by default, one JSON object with --json).
-import { readdirSync, existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { BenchModule, Figures } from "./bench-kit.ts";
