@@ -1,0 +1,169 @@
+// The back end's side of an io/ring.h ring [ring.h struct __name##_back_ring]: it consumes
+// requests and produces responses only. It never initialises the shared header (BACK_RING_ATTACH
+// does not touch it), and it validates req_prod before consuming anything.
+
+import { encodeStruct, type StructValue } from "../layout/struct-codec.ts";
+import type { AccessLease } from "../memory/access-lease.ts";
+import type { PageSequence } from "./page-sequence.ts";
+import type { RingError } from "./ring-error.ts";
+import { ringSize, u32 } from "./ring-index.ts";
+import type { RingProtocol } from "./ring-protocol.ts";
+import { SHARED_RING_HEADER, SharedRingHeader } from "./shared-ring.ts";
+import { RingSlots, SlotSnapshot, SlotWriter } from "./slot.ts";
+
+const REQ_PROD = SHARED_RING_HEADER.fields.req_prod.offset;
+const REQ_EVENT = SHARED_RING_HEADER.fields.req_event.offset;
+const RSP_PROD = SHARED_RING_HEADER.fields.rsp_prod.offset;
+const RSP_EVENT = SHARED_RING_HEADER.fields.rsp_event.offset;
+
+export class BackRing<P extends RingProtocol = RingProtocol> {
+  /** RING_SIZE: entries, a power of two. */
+  readonly size: number;
+  /** Raw view of the shared header (what the peer sees and may scribble on). */
+  readonly header: SharedRingHeader;
+  readonly #mask: number;
+  readonly #slots: RingSlots;
+  readonly #writer: SlotWriter;
+  readonly #hdr: DataView;
+  readonly #hdrLease: AccessLease;
+  readonly #reqSize: number;
+  #rspProdPvt: number;
+  #reqCons: number;
+  #reqLimit: number; // req_cons may advance up to here (last validated, clamped count)
+  #lastReqProd: number;
+
+  /** BACK_RING_ATTACH (BACK_RING_INIT for index 0). */
+  static attach<P extends RingProtocol>(seq: PageSequence, protocol: P, index = 0): BackRing<P> {
+    return new BackRing(seq, protocol, index >>> 0);
+  }
+
+  private constructor(
+    readonly seq: PageSequence,
+    readonly protocol: P,
+    index: number,
+  ) {
+    this.size = ringSize(protocol.slotSize, seq.pageCount);
+    if (this.size === 0) throw new RangeError(`${protocol.name}: no slot fits in ${seq.pageCount} page(s)`);
+    this.#mask = this.size - 1;
+    this.header = new SharedRingHeader(seq);
+    this.#slots = new RingSlots(seq, protocol.slotSize, this.size);
+    this.#writer = new SlotWriter(this.#slots, protocol.response.size);
+    const page0 = seq.pageInternals(0);
+    this.#hdr = page0.dv;
+    this.#hdrLease = page0.lease;
+    this.#reqSize = protocol.request.size;
+    this.#rspProdPvt = this.#reqCons = this.#reqLimit = this.#lastReqProd = index;
+  }
+
+  get rspProdPvt(): number {
+    return this.#rspProdPvt;
+  }
+
+  get reqCons(): number {
+    return this.#reqCons;
+  }
+
+  /**
+   * XEN_RING_NR_UNCONSUMED_REQUESTS — the clamped form min(req_prod − req_cons,
+   * RING_SIZE − (req_cons − rsp_prod_pvt)) — after validating req_prod (read once) with
+   * RING_REQUEST_PROD_OVERFLOW. A valid count makes that many requests available to takeRequest.
+   */
+  unconsumedRequests(): number | RingError {
+    this.#hdrLease.check();
+    const prod = this.#hdr.getUint32(REQ_PROD, true);
+    if (u32(prod - this.#rspProdPvt) > this.size) {
+      return { kind: "request-prod-overflow", prod, rspProdPvt: this.#rspProdPvt, size: this.size };
+    }
+    if (u32(prod - this.#lastReqProd) > this.size) {
+      return { kind: "request-prod-regressed", prod, lastSeen: this.#lastReqProd };
+    }
+    this.#lastReqProd = prod;
+    const cons = this.#reqCons;
+    const req = u32(prod - cons);
+    const room = u32(this.size - u32(cons - this.#rspProdPvt));
+    const n = Math.min(req, room);
+    this.#reqLimit = (cons + n) >>> 0;
+    return n;
+  }
+
+  /**
+   * RING_COPY_REQUEST(r, r->req_cons++, into): one snapshot of the next request. False when no
+   * validated request is left (call unconsumedRequests / finalCheckForRequests first).
+   */
+  takeRequest(into: SlotSnapshot<P["request"]>): boolean {
+    const cons = this.#reqCons;
+    if (cons === this.#reqLimit) return false;
+    if (into.byteLength !== this.#reqSize)
+      throw new TypeError(`${this.protocol.name}: not a request snapshot`);
+    this.#slots.copyOut(cons & this.#mask, into.bytes, this.#reqSize);
+    this.#reqCons = (cons + 1) >>> 0;
+    return true;
+  }
+
+  /** A snapshot buffer sized for this ring's requests (allocate once, reuse). */
+  requestSnapshot(): SlotSnapshot<P["request"]> {
+    return new SlotSnapshot(this.protocol.request);
+  }
+
+  /**
+   * RING_GET_RESPONSE(r, r->rsp_prod_pvt++): the next response slot, or undefined when every
+   * consumed request already has a response (a back end cannot answer what it has not taken).
+   */
+  nextResponse(): SlotWriter | undefined {
+    const pvt = this.#rspProdPvt;
+    if (pvt === this.#reqCons) return undefined;
+    this.#rspProdPvt = (pvt + 1) >>> 0;
+    return this.#writer.position(pvt & this.#mask);
+  }
+
+  /** nextResponse + encode the given fields. False when no consumed request awaits a response. */
+  writeResponse(value: Partial<StructValue<P["response"]>>): boolean {
+    const slot = this.nextResponse();
+    if (slot === undefined) return false;
+    encodeStruct(this.protocol.response, slot, value);
+    return true;
+  }
+
+  /** RING_PUSH_RESPONSES */
+  pushResponses(): void {
+    this.#hdrLease.check();
+    this.#hdr.setUint32(RSP_PROD, this.#rspProdPvt, true);
+  }
+
+  /** RING_PUSH_RESPONSES_AND_CHECK_NOTIFY: publish, then true iff rsp_event ∈ (old, new]. */
+  pushResponsesAndCheckNotify(): boolean {
+    this.#hdrLease.check();
+    const hdr = this.#hdr;
+    const oldProd = hdr.getUint32(RSP_PROD, true);
+    const newProd = this.#rspProdPvt;
+    hdr.setUint32(RSP_PROD, newProd, true);
+    return u32(newProd - hdr.getUint32(RSP_EVENT, true)) < u32(newProd - oldProd);
+  }
+
+  /**
+   * RING_FINAL_CHECK_FOR_REQUESTS: if nothing is pending, arm req_event = req_cons + 1 and look
+   * again. Returns the (clamped) count.
+   */
+  finalCheckForRequests(): number | RingError {
+    const n = this.unconsumedRequests();
+    if (typeof n !== "number" || n > 0) return n;
+    this.setRequestEvent(this.#reqCons + 1);
+    return this.unconsumedRequests();
+  }
+
+  /** Write req_event directly, for custom batching. */
+  setRequestEvent(value: number): void {
+    this.#hdrLease.check();
+    this.#hdr.setUint32(REQ_EVENT, value >>> 0, true);
+  }
+
+  /** RING_REQUEST_CONS_OVERFLOW(r, cons): no room left to answer a request at `cons`. */
+  requestConsOverflow(cons: number): boolean {
+    return u32(cons - this.#rspProdPvt) >= this.size;
+  }
+
+  /** RING_REQUEST_PROD_OVERFLOW(r, prod): more requests than can exist. */
+  requestProdOverflow(prod: number): boolean {
+    return u32(prod - this.#rspProdPvt) > this.size;
+  }
+}

@@ -1,0 +1,93 @@
+// The XenStore shared page [xen/include/public/io/xs_wire.h struct xenstore_domain_interface]:
+// two 1024-byte byte rings with free-running u32 indices, then feature/connection/error words.
+// `evtchn_port` (offset 2076) is the newest field; older headers (Xen ≤ 4.17, as installed here)
+// end at 2076 — the field lies in bytes those versions leave unused.
+import { bytes, defineStruct, u32 } from "../layout/struct-layout.ts";
+import type { WritablePage } from "../memory/page-view.ts";
+
+export const XENSTORE_RING_SIZE = 1024;
+/** MASK_XENSTORE_IDX */
+export const maskXenstoreIdx = (idx: number): number => idx & (XENSTORE_RING_SIZE - 1);
+export const XENSTORE_PAYLOAD_MAX = 4096;
+
+export const XENSTORE_SERVER_FEATURE_RECONNECTION = 1;
+export const XENSTORE_SERVER_FEATURE_ERROR = 2;
+export const XENSTORE_SERVER_FEATURE_WATCHDEPTH = 4;
+export const XENSTORE_SERVER_FEATURE_DOMID_ANY = 8;
+
+export const XENSTORE_CONNECTED = 0;
+export const XENSTORE_RECONNECT = 1;
+
+export const XENSTORE_ERROR_NONE = 0;
+export const XENSTORE_ERROR_COMM = 1;
+export const XENSTORE_ERROR_RINGIDX = 2;
+export const XENSTORE_ERROR_PROTO = 3;
+
+export const XENSTORE_DOMAIN_INTERFACE = defineStruct("xenstore_domain_interface", 2080, 4, {
+  req: bytes(0, XENSTORE_RING_SIZE),
+  rsp: bytes(1024, XENSTORE_RING_SIZE),
+  req_cons: u32(2048),
+  req_prod: u32(2052),
+  rsp_cons: u32(2056),
+  rsp_prod: u32(2060),
+  server_features: u32(2064),
+  connection: u32(2068),
+  error: u32(2072),
+  evtchn_port: u32(2076),
+});
+
+const F = XENSTORE_DOMAIN_INTERFACE.fields;
+
+/** Raw, unvalidated field access to a XenStore page: what either side can write at any time. */
+export class XenstoreInterface {
+  constructor(readonly page: WritablePage) {}
+
+  get reqCons(): number {
+    return this.page.getU32(F.req_cons.offset);
+  }
+  set reqCons(v: number) {
+    this.page.setU32(F.req_cons.offset, v);
+  }
+  get reqProd(): number {
+    return this.page.getU32(F.req_prod.offset);
+  }
+  set reqProd(v: number) {
+    this.page.setU32(F.req_prod.offset, v);
+  }
+  get rspCons(): number {
+    return this.page.getU32(F.rsp_cons.offset);
+  }
+  set rspCons(v: number) {
+    this.page.setU32(F.rsp_cons.offset, v);
+  }
+  get rspProd(): number {
+    return this.page.getU32(F.rsp_prod.offset);
+  }
+  set rspProd(v: number) {
+    this.page.setU32(F.rsp_prod.offset, v);
+  }
+  get serverFeatures(): number {
+    return this.page.getU32(F.server_features.offset);
+  }
+  set serverFeatures(v: number) {
+    this.page.setU32(F.server_features.offset, v);
+  }
+  get connection(): number {
+    return this.page.getU32(F.connection.offset);
+  }
+  set connection(v: number) {
+    this.page.setU32(F.connection.offset, v);
+  }
+  get error(): number {
+    return this.page.getU32(F.error.offset);
+  }
+  set error(v: number) {
+    this.page.setU32(F.error.offset, v);
+  }
+  get evtchnPort(): number {
+    return this.page.getU32(F.evtchn_port.offset);
+  }
+  set evtchnPort(v: number) {
+    this.page.setU32(F.evtchn_port.offset, v);
+  }
+}
