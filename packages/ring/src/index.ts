@@ -32,6 +32,7 @@ export { Hypervisor } from "./grant/hypervisor.ts";
 export type { FieldValue, StructValue } from "./layout/struct-codec.ts";
 export { decodeStruct, encodeStruct } from "./layout/struct-codec.ts";
 export type {
+  ArrayElement,
   ArrayField,
   BytesField,
   Field,

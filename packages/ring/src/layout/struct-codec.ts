@@ -2,7 +2,15 @@
 // private snapshot). Decoding allocates an object and is meant for the control path and tests;
 // the ring hot path reads fields directly with `getU16(LAYOUT.fields.x.offset)`.
 import type { ByteReader, ByteWriter } from "../memory/byte-access.ts";
-import type { ArrayField, BytesField, Field, Fields, ScalarField, StructLayout } from "./struct-layout.ts";
+import type {
+  ArrayElement,
+  ArrayField,
+  BytesField,
+  Field,
+  Fields,
+  ScalarField,
+  StructLayout,
+} from "./struct-layout.ts";
 
 /** The TypeScript value of one field: u64 → bigint, other scalars → number, bytes → Uint8Array. */
 export type FieldValue<F extends Field> =
@@ -13,7 +21,11 @@ export type FieldValue<F extends Field> =
       : F extends BytesField
         ? Uint8Array
         : F extends ArrayField<infer E>
-          ? StructValue<E>[]
+          ? E extends StructLayout
+            ? StructValue<E>[]
+            : E extends ScalarField<"u64">
+              ? bigint[]
+              : number[]
           : never;
 
 /** The TypeScript value of a whole struct. */
@@ -66,7 +78,10 @@ function readField(f: Field, src: ByteReader, at: number): unknown {
     }
     case "array": {
       const out: unknown[] = [];
-      for (let i = 0; i < f.count; i++) out.push(decodeStruct(f.element, src, at + i * f.element.size));
+      const e = f.element;
+      for (let i = 0; i < f.count; i++) {
+        out.push(isScalar(e) ? readField(e, src, at + i * e.size) : decodeStruct(e, src, at + i * e.size));
+      }
       return out;
     }
   }
@@ -97,12 +112,18 @@ function writeField(f: Field, dst: ByteWriter, at: number, v: unknown, what: str
     }
     case "array": {
       if (!Array.isArray(v) || v.length > f.count) throw new TypeError(`${what}: up to ${f.count} elements`);
-      v.forEach((e, i) => {
-        encodeStruct(f.element, dst, e as Partial<StructValue<typeof f.element>>, at + i * f.element.size);
+      const e = f.element;
+      v.forEach((item, i) => {
+        if (isScalar(e)) writeField(e, dst, at + i * e.size, item, `${what}[${i}]`);
+        else encodeStruct(e, dst, item as Partial<StructValue<typeof e>>, at + i * e.size);
       });
       return;
     }
   }
+}
+
+function isScalar(e: ArrayElement): e is ScalarField {
+  return "type" in e;
 }
 
 function expectNumber(v: unknown, what: string): number {

@@ -18,8 +18,11 @@ export interface BytesField {
   readonly size: number;
 }
 
-/** A fixed-length array of structs, e.g. blkif `seg[BLKIF_MAX_SEGMENTS_PER_REQUEST]`. */
-export interface ArrayField<E extends StructLayout = StructLayout> {
+/** An array element: a struct, or a scalar given at offset 0 (e.g. `u32(0)` for `uint32_t data[3]`). */
+export type ArrayElement = StructLayout | ScalarField;
+
+/** A fixed-length array, e.g. blkif `seg[BLKIF_MAX_SEGMENTS_PER_REQUEST]`. */
+export interface ArrayField<E extends ArrayElement = ArrayElement> {
   readonly type: "array";
   readonly offset: number;
   /** Total bytes: count * element.size. */
@@ -51,7 +54,7 @@ export const u32 = (offset: number): ScalarField<"u32"> => ({ type: "u32", offse
 export const i32 = (offset: number): ScalarField<"i32"> => ({ type: "i32", offset, size: 4 });
 export const u64 = (offset: number): ScalarField<"u64"> => ({ type: "u64", offset, size: 8 });
 export const bytes = (offset: number, size: number): BytesField => ({ type: "bytes", offset, size });
-export const array = <E extends StructLayout>(offset: number, count: number, element: E): ArrayField<E> => ({
+export const array = <E extends ArrayElement>(offset: number, count: number, element: E): ArrayField<E> => ({
   type: "array",
   offset,
   size: count * element.size,

@@ -42,11 +42,7 @@ export const BLKIF_REQUEST_INDIRECT_X86_64 = defineStruct("blkif_request_indirec
   id: u64(8),
   sector_number: u64(16),
   handle: u16(24),
-  indirect_grefs: array(
-    28,
-    BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST,
-    defineStruct("grant_ref_t", 4, 4, { ref: u32(0) }),
-  ),
+  indirect_grefs: array(28, BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST, u32(0)),
 });
 
 export const BLKIF_RESPONSE_X86_64 = defineStruct("blkif_response", 16, 8, {

@@ -1,7 +1,7 @@
 // Network rings [xen/include/public/io/netif.h]: tx (guest → backend packets), rx (backend →
 // guest buffers) and the control ring. Offsets and sizes as gcc lays them out on x86_32 and
 // x86_64 alike (every field is naturally aligned); checked by layout.test.ts.
-import { bytes, defineStruct, i16, u8, u16, u32 } from "../../layout/struct-layout.ts";
+import { array, bytes, defineStruct, i16, u8, u16, u32 } from "../../layout/struct-layout.ts";
 import { defineRingProtocol } from "../ring-protocol.ts";
 
 export const NETIF_TX_REQUEST = defineStruct("netif_tx_request", 12, 4, {
@@ -41,9 +41,7 @@ export const NETIF_RX_RESPONSE = defineStruct("netif_rx_response", 8, 2, {
 export const XEN_NETIF_CTRL_REQUEST = defineStruct("xen_netif_ctrl_request", 16, 4, {
   id: u16(0),
   type: u16(2),
-  data0: u32(4),
-  data1: u32(8),
-  data2: u32(12),
+  data: array(4, 3, u32(0)),
 });
 
 export const XEN_NETIF_CTRL_RESPONSE = defineStruct("xen_netif_ctrl_response", 12, 4, {
