@@ -1,0 +1,95 @@
+// DirectClient: an in-process client running the same handlers as wire frames, without
+// framing (benchmarks, tests). Results are typed; errors are errno names.
+import type { XsErrno } from "../wire/errors.ts";
+import { bytesToLatin1, encodeStrings, encodeWrite, splitStrings } from "../wire/payload.ts";
+import { XsType } from "../wire/xs-wire.ts";
+import type { Session } from "./session.ts";
+import type { XenStoreServer } from "./xenstore-server.ts";
+
+export type Result<T> = { ok: true; value: T } | { ok: false; errno: XsErrno };
+
+export class DirectClient {
+  /** @internal */
+  constructor(
+    private readonly server: XenStoreServer,
+    private readonly session: Session,
+  ) {}
+
+  get domid(): number {
+    return this.session.domid;
+  }
+
+  /** Raw call: type, tx id, payload → reply payload or errno. */
+  call(type: number, payload: Uint8Array, txId = 0): Result<Uint8Array> {
+    this.server.enter();
+    try {
+      const r = this.server.run(this.session, type, txId, payload);
+      if (!r.ok) return r;
+      if (r.after) r.after();
+      return { ok: true, value: r.payload };
+    } finally {
+      this.server.leave();
+    }
+  }
+
+  private strs(type: number, args: string[], txId: number): Result<Uint8Array> {
+    return this.call(type, encodeStrings(args), txId);
+  }
+
+  read(path: string, txId = 0): Result<Uint8Array> {
+    return this.strs(XsType.READ, [path], txId);
+  }
+
+  readString(path: string, txId = 0): Result<string> {
+    return mapR(this.read(path, txId), (v) => bytesToLatin1(v));
+  }
+
+  write(path: string, value: string | Uint8Array, txId = 0): Result<void> {
+    return mapR(this.call(XsType.WRITE, encodeWrite(path, value), txId), () => undefined);
+  }
+
+  mkdir(path: string, txId = 0): Result<void> {
+    return mapR(this.strs(XsType.MKDIR, [path], txId), () => undefined);
+  }
+
+  rm(path: string, txId = 0): Result<void> {
+    return mapR(this.strs(XsType.RM, [path], txId), () => undefined);
+  }
+
+  directory(path: string, txId = 0): Result<string[]> {
+    return mapR(this.strs(XsType.DIRECTORY, [path], txId), (v) => splitStrings(v).strings);
+  }
+
+  getPerms(path: string, txId = 0): Result<string[]> {
+    return mapR(this.strs(XsType.GET_PERMS, [path], txId), (v) => splitStrings(v).strings);
+  }
+
+  setPerms(path: string, perms: string[], txId = 0): Result<void> {
+    return mapR(this.strs(XsType.SET_PERMS, [path, ...perms], txId), () => undefined);
+  }
+
+  watch(path: string, token: string): Result<void> {
+    return mapR(this.strs(XsType.WATCH, [path, token], 0), () => undefined);
+  }
+
+  unwatch(path: string, token: string): Result<void> {
+    return mapR(this.strs(XsType.UNWATCH, [path, token], 0), () => undefined);
+  }
+
+  transactionStart(): Result<number> {
+    return mapR(this.strs(XsType.TRANSACTION_START, [""], 0), (v) => Number(splitStrings(v).strings[0]));
+  }
+
+  transactionEnd(txId: number, commit: boolean): Result<void> {
+    return mapR(this.strs(XsType.TRANSACTION_END, [commit ? "T" : "F"], txId), () => undefined);
+  }
+
+  /** Drops this client's watches and transactions. */
+  close(): void {
+    this.server.closeSession(this.session);
+  }
+}
+
+function mapR<A, B>(r: Result<A>, f: (a: A) => B): Result<B> {
+  return r.ok ? { ok: true, value: f(r.value) } : r;
+}

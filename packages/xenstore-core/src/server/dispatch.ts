@@ -1,0 +1,422 @@
+// Request dispatch (cx process_message() + wire_funcs[] + the do_* handlers' payload parsing).
+// Order of checks as cx: unknown type → ENOSYS; privileged-only → EACCES; transaction id
+// lookup → ENOENT; then the handler parses its payload (xensim: EINVAL for every malformed
+// payload where cx answers a stale errno).
+import { XsOpError } from "../store/access.ts";
+import type { DomainTable } from "../store/domains.ts";
+import * as ops from "../store/operations.ts";
+import { canonicalize, checkNodePath, domainPath, isRelative } from "../store/paths.ts";
+import type { Caller, Perms } from "../store/permissions.ts";
+import {
+  formatPerms,
+  PERM_OWNER,
+  PERM_READ,
+  PERM_WRITE,
+  parsePerms,
+  permForCaller,
+} from "../store/permissions.ts";
+import type { Profile } from "../store/profiles.ts";
+import type { Quotas } from "../store/quotas.ts";
+import type { XsStore } from "../store/store.ts";
+import type { Transaction } from "../store/transactions.ts";
+import type { WatchTable } from "../store/watches.ts";
+import type { XsErrno } from "../wire/errors.ts";
+import {
+  bytesToLatin1,
+  countNuls,
+  encodeString,
+  encodeStrings,
+  latin1ToBytes,
+  splitStrings,
+} from "../wire/payload.ts";
+import { DOMID_FIRST_RESERVED, DOMID_SELF, XENSTORE_REL_PATH_MAX, XsType } from "../wire/xs-wire.ts";
+import type { Session } from "./session.ts";
+
+/** What handlers need from the server (implemented by XenStoreServer). */
+export interface ServerCore {
+  readonly profile: Profile;
+  readonly quotas: Quotas;
+  readonly db: XsStore;
+  readonly watchTable: WatchTable;
+  readonly domainTable: DomainTable;
+  callerOf(s: Session): Caller;
+  env(s: Session, tx: Transaction | null): ops.OpEnv;
+  startTransaction(s: Session): number;
+  endTransaction(s: Session, tx: Transaction, commit: boolean): XsErrno | null;
+  domainWatchCount(domid: number): number;
+  domainTransactionCount(s: Session): number;
+  addWatch(s: Session, path: string, token: string, relative: boolean): void;
+  removeWatch(s: Session, path: string, token: string): boolean;
+  resetWatches(s: Session): void;
+  introduce(domid: number, gfn: string, port: number): XsErrno | null;
+  release(domid: number): XsErrno | null;
+  resume(domid: number): void;
+  setTarget(domid: number, target: number): XsErrno | null;
+  control(s: Session, args: string[]): Uint8Array;
+  noteQuota(domid: number, quota: string, errno: XsErrno): void;
+}
+
+export interface HandlerResult {
+  payload: Uint8Array;
+  /** runs after the reply is queued (WATCH's initial event) */
+  after?: () => void;
+}
+
+type Handler = (
+  core: ServerCore,
+  s: Session,
+  tx: Transaction | null,
+  payload: Uint8Array,
+  txId: number,
+) => HandlerResult;
+
+interface Spec {
+  fn: Handler;
+  /** cx XS_FLAG_PRIV */
+  priv?: boolean;
+  /** cx XS_FLAG_NOTID */
+  notid?: boolean;
+}
+
+export const OK = encodeString("OK");
+
+function fail(errno: XsErrno): never {
+  throw new XsOpError(errno);
+}
+
+/** cx onearg(): the payload must be one string with exactly one NUL, at the end. */
+function onearg(p: Uint8Array): string {
+  if (p.length === 0 || p.indexOf(0) !== p.length - 1) fail("EINVAL");
+  return bytesToLatin1(p, 0, p.length - 1);
+}
+
+/** cx get_strings(): the NUL-terminated strings (trailing bytes without NUL ignored). */
+function strings(p: Uint8Array): string[] {
+  return splitStrings(p).strings;
+}
+
+/** C atoi() (as glibc: strtol base 10, clamped, truncated to int). */
+export function atoi(s: string): number {
+  let i = 0;
+  while (i < s.length && " \t\n\v\f\r".includes(s[i]!)) i++;
+  let neg = false;
+  if (s[i] === "+" || s[i] === "-") {
+    neg = s[i] === "-";
+    i++;
+  }
+  let v = 0n;
+  for (; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) break;
+    v = v * 10n + BigInt(c - 48);
+    if (v > 0x8000000000000000n) v = 0x8000000000000000n;
+  }
+  if (neg) v = -v;
+  if (v > 0x7fffffffffffffffn) v = 0x7fffffffffffffffn;
+  return Number(BigInt.asIntN(32, v));
+}
+
+function nodePath(s: Session, p: string): string {
+  return canonicalize(s.domid, p);
+}
+
+const readLike =
+  (f: (env: ops.OpEnv, path: string) => Uint8Array): Handler =>
+  (core, s, tx, p) => ({ payload: f(core.env(s, tx), nodePath(s, onearg(p))) });
+
+const HANDLERS: Map<number, Spec> = new Map<number, Spec>([
+  [XsType.CONTROL, { priv: true, fn: (core, s, _tx, p) => ({ payload: core.control(s, strings(p)) }) }],
+  [XsType.DIRECTORY, { fn: readLike((env, path) => encodeStrings(ops.directory(env, path))) }],
+  [XsType.READ, { fn: readLike((env, path) => ops.read(env, path)) }],
+  [XsType.GET_PERMS, { fn: readLike((env, path) => encodeStrings(formatPerms(ops.getPerms(env, path)))) }],
+  [XsType.WATCH, { notid: true, fn: doWatch }],
+  [XsType.UNWATCH, { notid: true, fn: doUnwatch }],
+  [XsType.TRANSACTION_START, { fn: doTransactionStart }],
+  [XsType.TRANSACTION_END, { fn: doTransactionEnd }],
+  [XsType.INTRODUCE, { priv: true, fn: doIntroduce }],
+  [XsType.RELEASE, { priv: true, fn: doRelease }],
+  [XsType.GET_DOMAIN_PATH, { fn: doGetDomainPath }],
+  [
+    XsType.WRITE,
+    {
+      fn: (core, s, tx, p) => {
+        const nul = p.indexOf(0);
+        if (nul < 0) fail("EINVAL");
+        ops.write(core.env(s, tx), nodePath(s, bytesToLatin1(p, 0, nul)), p.slice(nul + 1));
+        return { payload: OK };
+      },
+    },
+  ],
+  [
+    XsType.MKDIR,
+    {
+      fn: (core, s, tx, p) => {
+        ops.mkdir(core.env(s, tx), nodePath(s, onearg(p)));
+        return { payload: OK };
+      },
+    },
+  ],
+  [
+    XsType.RM,
+    {
+      fn: (core, s, tx, p) => {
+        ops.rm(core.env(s, tx), nodePath(s, onearg(p)));
+        return { payload: OK };
+      },
+    },
+  ],
+  [XsType.SET_PERMS, { fn: doSetPerms }],
+  [XsType.IS_DOMAIN_INTRODUCED, { priv: true, fn: doIsIntroduced }],
+  [XsType.RESUME, { priv: true, fn: doResume }],
+  [XsType.SET_TARGET, { priv: true, fn: doSetTarget }],
+  [
+    XsType.RESET_WATCHES,
+    {
+      fn: (core, s) => {
+        core.resetWatches(s);
+        return { payload: OK };
+      },
+    },
+  ],
+  [XsType.DIRECTORY_PART, { fn: doDirectoryPart }],
+]);
+
+function specFor(profile: Profile, type: number): Spec | undefined {
+  if (type === XsType.GET_DOMAIN_PATH && !profile.getDomainPath) return undefined;
+  if (type === XsType.DIRECTORY_PART && !profile.directoryPart) return undefined;
+  return HANDLERS.get(type);
+}
+
+export type ExecResult =
+  | { ok: true; payload: Uint8Array; after?: () => void }
+  | { ok: false; errno: XsErrno };
+
+/** Runs one request for a session. Never throws for protocol-level problems. */
+export function execute(
+  core: ServerCore,
+  s: Session,
+  type: number,
+  txId: number,
+  payload: Uint8Array,
+): ExecResult {
+  const spec = specFor(core.profile, type);
+  if (!spec) return { ok: false, errno: "ENOSYS" };
+  const caller = core.callerOf(s);
+  if (spec.priv && !caller.privileged) return { ok: false, errno: "EACCES" };
+  let tx: Transaction | null = null;
+  if (!spec.notid && txId !== 0) {
+    tx = s.txs.get(txId) ?? null;
+    if (!tx) return { ok: false, errno: "ENOENT" };
+  }
+  try {
+    const r = spec.fn(core, s, tx, payload, txId);
+    return { ok: true, payload: r.payload, ...(r.after ? { after: r.after } : {}) };
+  } catch (e) {
+    if (e instanceof XsOpError) {
+      if (e.quota) core.noteQuota(s.domid, e.quota, e.errno);
+      return { ok: false, errno: e.errno };
+    }
+    throw e;
+  }
+}
+
+function doWatch(core: ServerCore, s: Session, _tx: Transaction | null, p: Uint8Array): HandlerResult {
+  const v = strings(p);
+  if (v.length !== 2) fail("EINVAL");
+  const [given, token] = v as [string, string];
+  const { path, relative } = watchPath(core, s, given);
+  if (core.watchTable.find(s.id, path, token)) fail("EEXIST");
+  const caller = core.callerOf(s);
+  if (!caller.privileged && core.quotas.watches > 0 && core.domainWatchCount(s.domid) > core.quotas.watches) {
+    core.noteQuota(s.domid, "watches", core.profile.watchQuotaErrno);
+    fail(core.profile.watchQuotaErrno);
+  }
+  core.addWatch(s, path, token, relative);
+  return { payload: OK, after: () => s.deliverEvent(given, token) };
+}
+
+/** cx do_watch() path handling: `@…` kept as is, others canonicalized and validated. */
+function watchPath(core: ServerCore, s: Session, given: string): { path: string; relative: boolean } {
+  if (given.startsWith("@")) {
+    if (!core.profile.specialWatches || given.length > XENSTORE_REL_PATH_MAX) fail("EINVAL");
+    return { path: given, relative: false };
+  }
+  const path = canonicalize(s.domid, given);
+  const v = checkNodePath(path, core.profile.paths);
+  if (v !== "ok") fail(v);
+  return { path, relative: isRelative(given) };
+}
+
+function doUnwatch(core: ServerCore, s: Session, _tx: Transaction | null, p: Uint8Array): HandlerResult {
+  const v = strings(p);
+  if (v.length !== 2) fail("EINVAL");
+  const [given, token] = v as [string, string];
+  const path = given.startsWith("@") ? given : canonicalize(s.domid, given);
+  if (!core.removeWatch(s, path, token)) fail("ENOENT");
+  return { payload: OK };
+}
+
+function doTransactionStart(
+  core: ServerCore,
+  s: Session,
+  tx: Transaction | null,
+  _p: Uint8Array,
+  txId: number,
+): HandlerResult {
+  if (txId !== 0 && core.profile.startInTxErrno === "EINVAL") fail("EINVAL");
+  if (tx) fail("EBUSY");
+  const caller = core.callerOf(s);
+  if (
+    !caller.privileged &&
+    core.quotas.transactions > 0 &&
+    core.domainTransactionCount(s) > core.quotas.transactions
+  ) {
+    core.noteQuota(s.domid, "transactions", "ENOSPC");
+    fail("ENOSPC");
+  }
+  return { payload: encodeString(String(core.startTransaction(s))) };
+}
+
+function doTransactionEnd(
+  core: ServerCore,
+  s: Session,
+  tx: Transaction | null,
+  p: Uint8Array,
+): HandlerResult {
+  let arg: string;
+  try {
+    arg = onearg(p);
+  } catch {
+    fail("EINVAL");
+  }
+  if (arg !== "T" && arg !== "F") fail("EINVAL");
+  if (!tx) fail("ENOENT");
+  const err = core.endTransaction(s, tx, arg === "T");
+  if (err) fail(err);
+  return { payload: OK };
+}
+
+function doIntroduce(core: ServerCore, _s: Session, _tx: Transaction | null, p: Uint8Array): HandlerResult {
+  const v = strings(p);
+  if (v.length < 3) fail("EINVAL");
+  const domid = atoi(v[0]!);
+  const port = atoi(v[2]!);
+  if (port <= 0) fail("EINVAL");
+  if (domid < 0 || domid >= DOMID_FIRST_RESERVED) fail("EINVAL");
+  const err = core.introduce(domid, v[1]!, port);
+  if (err) fail(err);
+  return { payload: OK };
+}
+
+/** cx onearg_domain(): a non-zero, introduced domid. */
+function oneargDomain(core: ServerCore, p: Uint8Array): number {
+  const domid = atoi(onearg(p));
+  if (domid === 0) fail("EINVAL");
+  if (!core.domainTable.isIntroduced(domid)) fail("ENOENT");
+  return domid;
+}
+
+function doRelease(core: ServerCore, _s: Session, _tx: Transaction | null, p: Uint8Array): HandlerResult {
+  const err = core.release(oneargDomain(core, p));
+  if (err) fail(err);
+  return { payload: OK };
+}
+
+function doResume(core: ServerCore, _s: Session, _tx: Transaction | null, p: Uint8Array): HandlerResult {
+  core.resume(oneargDomain(core, p));
+  return { payload: OK };
+}
+
+function doIsIntroduced(
+  core: ServerCore,
+  _s: Session,
+  _tx: Transaction | null,
+  p: Uint8Array,
+): HandlerResult {
+  const domid = atoi(onearg(p));
+  const yes = domid === DOMID_SELF || core.domainTable.isIntroduced(domid);
+  return { payload: encodeString(yes ? "T" : "F") };
+}
+
+function doGetDomainPath(
+  _core: ServerCore,
+  _s: Session,
+  _tx: Transaction | null,
+  p: Uint8Array,
+): HandlerResult {
+  return { payload: encodeString(domainPath(atoi(onearg(p)) >>> 0)) };
+}
+
+function doSetTarget(core: ServerCore, _s: Session, _tx: Transaction | null, p: Uint8Array): HandlerResult {
+  const v = strings(p);
+  if (v.length < 2) fail("EINVAL");
+  const err = core.setTarget(atoi(v[0]!), atoi(v[1]!));
+  if (err) fail(err);
+  return { payload: OK };
+}
+
+function doSetPerms(core: ServerCore, s: Session, tx: Transaction | null, p: Uint8Array): HandlerResult {
+  const n = countNuls(p);
+  if (n < 2) fail("EINVAL");
+  const v = strings(p);
+  const permStrings = v.slice(1, n);
+  const caller = core.callerOf(s);
+  if (!caller.privileged && core.quotas.permissions > 0 && permStrings.length > core.quotas.permissions) {
+    core.noteQuota(s.domid, "permissions", "ENOSPC");
+    fail("ENOSPC");
+  }
+  const perms = parsePerms(permStrings);
+  if (!perms) fail("EINVAL");
+  const given = v[0]!;
+  if (given.startsWith("@")) {
+    setPermsSpecial(core, caller, given, perms);
+    return { payload: OK };
+  }
+  ops.setPerms(core.env(s, tx), nodePath(s, given), perms);
+  return { payload: OK };
+}
+
+/** cx set_perms_special(). */
+function setPermsSpecial(core: ServerCore, caller: Caller, name: string, perms: Perms): void {
+  const cur = core.db.special.get(name);
+  if (!core.profile.specialWatches || cur === undefined) fail("EINVAL");
+  const want = PERM_WRITE | PERM_OWNER;
+  if (!caller.privileged && (permForCaller(caller, cur) & want) !== want) fail("EACCES");
+  core.db.special.set(name, perms);
+}
+
+function doDirectoryPart(core: ServerCore, s: Session, tx: Transaction | null, p: Uint8Array): HandlerResult {
+  if (countNuls(p) !== 2) fail("EINVAL");
+  const v = strings(p);
+  const { gen, names } = ops.directoryPart(core.env(s, tx), nodePath(s, v[0]!));
+  const children = encodeStrings(names);
+  const off = atoi(v[1]!) >>> 0;
+  const genBytes = encodeString(String(gen));
+  const genlen = genBytes.length;
+  if (off >= children.length) return { payload: concat(genBytes, new Uint8Array([0])) };
+  let len = 0;
+  const maxlen = 4096 - genlen - 1;
+  let child = off;
+  for (;;) {
+    const end = children.indexOf(0, child);
+    const slen = end - child;
+    if (len + slen >= maxlen) break;
+    len += slen + 1;
+    child += slen + 1;
+    if (off + len === children.length) break;
+  }
+  const tail = off + len === children.length;
+  const out = new Uint8Array(genlen + len + (tail ? 1 : 0));
+  out.set(genBytes, 0);
+  out.set(children.subarray(off, off + len), genlen);
+  return { payload: out };
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const o = new Uint8Array(a.length + b.length);
+  o.set(a, 0);
+  o.set(b, a.length);
+  return o;
+}
+
+export { latin1ToBytes, PERM_READ };

@@ -1,0 +1,576 @@
+// XenStoreServer: the simulated xenstored. Owns the store, connections (sessions), watches,
+// transactions and domains; transports (ring, Unix socket) attach through XsConnection.
+import { XsOpError } from "../store/access.ts";
+import { DEFAULT_HOST, type DomainHost, type DomainInfo, DomainTable } from "../store/domains.ts";
+import * as ops from "../store/operations.ts";
+import { childPath, domainPath, parentPath, SPECIAL_INTRODUCE, SPECIAL_RELEASE } from "../store/paths.ts";
+import { type Caller, PERM_READ, permForCaller } from "../store/permissions.ts";
+import { type Profile, type ProfileName, resolveProfile } from "../store/profiles.ts";
+import type { QuotaName, Quotas } from "../store/quotas.ts";
+import { XsStore } from "../store/store.ts";
+import { Transaction } from "../store/transactions.ts";
+import { WatchTable } from "../store/watches.ts";
+import type { XsErrno } from "../wire/errors.ts";
+import type { XsFrame } from "../wire/frame.ts";
+import { encodeString } from "../wire/payload.ts";
+import { XENSTORE_PAYLOAD_MAX, XsType, xsTypeName } from "../wire/xs-wire.ts";
+import { type ConnectionHost, XsConnection } from "./connection.ts";
+import { controlCommand } from "./control.ts";
+import { DirectClient } from "./direct-client.ts";
+import { type ExecResult, execute, type ServerCore } from "./dispatch.ts";
+import { Session } from "./session.ts";
+import { restoreServer, snapshotServer } from "./snapshot-io.ts";
+import { StoreView } from "./store-view.ts";
+import type { TraceSink } from "./trace.ts";
+
+export interface XenStoreServerOptions {
+  /** `"cxenstored"` (default) or `"qemu"`, or a full profile object. */
+  profile?: ProfileName | Profile;
+  /** Quota overrides on top of the profile's (0 disables a check). */
+  quotas?: Partial<Quotas>;
+  /** Hypervisor-facing effects (page mapping, event channels, domain existence). */
+  host?: Partial<DomainHost>;
+  /** Structured trace events (frames in/out, watch events fired/dropped, …). */
+  trace?: TraceSink;
+  /** A second privileged domid besides dom0 (cx --priv-domid). */
+  privDomid?: number;
+}
+
+export interface ConnectOptions {
+  domid: number;
+  label?: string;
+}
+
+interface Attached {
+  session: Session;
+  conn: XsConnection | null;
+}
+
+/** Per-domain record of refused operations, for `CONTROL quota`. */
+export interface QuotaHit {
+  quota: string;
+  errno: string;
+  count: number;
+}
+
+export class XenStoreServer implements ServerCore, ConnectionHost {
+  readonly profile: Profile;
+  readonly quotas: Quotas;
+  readonly privDomid: number | undefined;
+  /** @internal */ readonly db: XsStore;
+  /** @internal */ readonly watchTable = new WatchTable();
+  /** @internal */ readonly domainTable = new DomainTable();
+  /** Typed, wire-free accessors for tests and invariant checks. */
+  readonly store: StoreView;
+  private readonly host: DomainHost;
+  private readonly trace: TraceSink | undefined;
+  private readonly sessions = new Map<number, Attached>();
+  private nextConnId = 1;
+  private nextSeq = 1;
+  /** qemu-style global transaction id counter */
+  private nextGlobalTx = 1;
+  /** @internal */ readonly quotaHits = new Map<number, Map<string, QuotaHit>>();
+  private depth = 0;
+  private readonly dirty = new Set<XsConnection>();
+
+  constructor(options: XenStoreServerOptions = {}, db?: XsStore) {
+    this.profile = resolveProfile(options.profile);
+    this.quotas = { ...this.profile.quotas, ...options.quotas };
+    this.privDomid = options.privDomid;
+    this.host = { ...DEFAULT_HOST, ...options.host };
+    this.trace = options.trace;
+    this.db = db ?? XsStore.initial();
+    this.store = new StoreView(this);
+    if (!db) this.domainTable.add({ domid: 0, gfn: "0", port: 0, target: undefined });
+  }
+
+  // ---- connections ------------------------------------------------------------------------
+
+  /** Opens a connection acting as `domid` (0 = a privileged tools/socket client). */
+  connect(options: ConnectOptions): XsConnection {
+    const s = new Session(this.nextConnId++, options.domid, options.label, this.nextSeq++, () => "queued");
+    return this.attach(s);
+  }
+
+  /** @internal */
+  attach(s: Session): XsConnection {
+    const privileged = this.isPrivileged(s.domid);
+    const conn = new XsConnection(
+      this,
+      s,
+      privileged ? 0 : this.quotas.outstanding,
+      privileged ? 0 : this.quotas.queuedEvents,
+    );
+    s.deliverEvent = (path, token) => conn.queueEvent(path, token);
+    this.sessions.set(s.id, { session: s, conn });
+    this.emit({ kind: "connection-open", connId: s.id, domid: s.domid, label: s.label });
+    return conn;
+  }
+
+  /**
+   * An in-process client acting as `domid` that calls the same handlers without wire framing
+   * (benchmarks, tests). Watch events go to `onEvent`.
+   */
+  direct(domid = 0, onEvent: (path: string, token: string) => void = () => {}): DirectClient {
+    const s = new Session(this.nextConnId++, domid, "direct", this.nextSeq++, (path, token) => {
+      onEvent(path, token);
+      return "queued";
+    });
+    this.sessions.set(s.id, { session: s, conn: null });
+    return new DirectClient(this, s);
+  }
+
+  /** The connection with this stable id (e.g. to re-attach a transport after restore). */
+  connection(id: number): XsConnection | undefined {
+    return this.sessions.get(id)?.conn ?? undefined;
+  }
+
+  /** All open connections in creation order. */
+  connections(): XsConnection[] {
+    const out: XsConnection[] = [];
+    for (const a of this.sessions.values()) if (a.conn && !a.conn.closed) out.push(a.conn);
+    return out;
+  }
+
+  /** @internal */
+  allSessions(): Session[] {
+    return [...this.sessions.values()].map((a) => a.session).sort((a, b) => a.seq - b.seq);
+  }
+
+  /** @internal */
+  attachedConnection(id: number): XsConnection | null {
+    return this.sessions.get(id)?.conn ?? null;
+  }
+
+  // ---- ConnectionHost -----------------------------------------------------------------------
+
+  /** @internal */
+  enter(): void {
+    this.depth++;
+  }
+
+  /** @internal */
+  leave(): void {
+    if (--this.depth > 0) return;
+    while (this.dirty.size > 0) {
+      const conns = [...this.dirty];
+      this.dirty.clear();
+      for (const c of conns) if (!c.closed && c.outputBytes > 0) c.notifyOutput();
+    }
+  }
+
+  /** @internal */
+  markOutput(conn: XsConnection): void {
+    this.dirty.add(conn);
+  }
+
+  /** @internal */
+  processFrame(conn: XsConnection, f: XsFrame): void {
+    const s = conn.session;
+    this.emit({
+      kind: "frame-in",
+      connId: s.id,
+      domid: s.domid,
+      type: f.type,
+      typeName: xsTypeName(f.type),
+      reqId: f.reqId,
+      txId: f.txId,
+      payload: f.payload,
+    });
+    const r = this.run(s, f.type, f.txId, f.payload);
+    let type = f.type;
+    let payload: Uint8Array;
+    if (r.ok) {
+      payload = r.payload;
+      if (payload.length > XENSTORE_PAYLOAD_MAX) {
+        type = XsType.ERROR;
+        payload = encodeString("E2BIG");
+      }
+    } else {
+      type = XsType.ERROR;
+      payload = encodeString(r.errno);
+    }
+    const reply: XsFrame = { type, reqId: f.reqId, txId: f.txId, payload };
+    conn.queueReply(reply);
+    this.emit({
+      kind: "frame-out",
+      connId: s.id,
+      domid: s.domid,
+      type,
+      typeName: xsTypeName(type),
+      reqId: f.reqId,
+      txId: f.txId,
+      payload,
+    });
+    if (r.ok && r.after) r.after();
+  }
+
+  /** @internal runs a request; internal failures are reported, answered EIO, never thrown. */
+  run(s: Session, type: number, txId: number, payload: Uint8Array): ExecResult {
+    try {
+      return execute(this, s, type, txId, payload);
+    } catch (e) {
+      this.emit({
+        kind: "internal-error",
+        connId: s.id,
+        message: e instanceof Error ? (e.stack ?? e.message) : String(e),
+      });
+      return { ok: false, errno: "EIO" };
+    }
+  }
+
+  /** @internal */
+  connectionClosed(conn: XsConnection, reason: string): void {
+    const s = conn.session;
+    this.watchTable.removeConnection(s.id);
+    s.txs.clear();
+    this.sessions.delete(s.id);
+    this.dirty.delete(conn);
+    this.emit({ kind: "connection-close", connId: s.id, domid: s.domid, reason });
+  }
+
+  /** @internal */
+  protocolError(conn: XsConnection, error: { kind: "oversized" | "truncated"; message: string }): void {
+    this.emit({
+      kind: "protocol-error",
+      connId: conn.id,
+      domid: conn.domid,
+      error: error.kind,
+      message: error.message,
+    });
+  }
+
+  /** @internal closes a direct client's session */
+  closeSession(s: Session): void {
+    this.watchTable.removeConnection(s.id);
+    s.txs.clear();
+    this.sessions.delete(s.id);
+  }
+
+  // ---- ServerCore ---------------------------------------------------------------------------
+
+  isPrivileged(domid: number): boolean {
+    return domid === 0 || (this.privDomid !== undefined && domid === this.privDomid);
+  }
+
+  /** @internal */
+  callerOf(s: Session): Caller {
+    return {
+      domid: s.domid,
+      privileged: this.isPrivileged(s.domid),
+      target: this.domainTable.get(s.domid)?.target,
+    };
+  }
+
+  /** @internal */
+  env(s: Session, tx: Transaction | null): ops.OpEnv {
+    return {
+      profile: this.profile,
+      quotas: this.quotas,
+      caller: this.callerOf(s),
+      access: tx ?? this.db,
+      tx,
+      changed: (path, exact, filter) => {
+        if (tx) tx.queueWatch(path, exact);
+        else this.fire(path, exact, filter());
+      },
+      domainExists: (d) => this.host.domainExists(d),
+    };
+  }
+
+  /** cx fire_watches(): deliver an event for `path` to every matching, permitted watch. */
+  private fire(path: string, exact: boolean, filter: ops.EventFilter): void {
+    const special = path.startsWith("@");
+    for (const w of this.watchTable.match(path, exact)) {
+      const a = this.sessions.get(w.connId);
+      if (!a) continue;
+      const caller = this.callerOf(a.session);
+      if (special) {
+        const perms = this.db.special.get(path) ?? [];
+        if (!caller.privileged && (permForCaller(caller, perms) & PERM_READ) === 0) continue;
+      } else if (!filter(caller)) continue;
+      const epath = path.slice(w.prefixLen);
+      this.deliver(a.session, epath, w.token);
+    }
+  }
+
+  private deliver(s: Session, path: string, token: string): void {
+    if (path.length + token.length + 2 > XENSTORE_PAYLOAD_MAX) {
+      this.emit({
+        kind: "watch-event-dropped",
+        connId: s.id,
+        domid: s.domid,
+        path,
+        token,
+        reason: "too-long",
+      });
+      return;
+    }
+    const r = s.deliverEvent(path, token);
+    if (r === "queued") this.emit({ kind: "watch-event", connId: s.id, domid: s.domid, path, token });
+    else this.emit({ kind: "watch-event-dropped", connId: s.id, domid: s.domid, path, token, reason: r });
+  }
+
+  /** @internal */
+  startTransaction(s: Session): number {
+    let id: number;
+    if (this.profile.txIds === "global") {
+      id = ++this.nextGlobalTx;
+    } else {
+      do {
+        id = s.nextTxId;
+        s.nextTxId = (s.nextTxId + 1) >>> 0;
+      } while (id === 0 || s.txs.has(id));
+    }
+    const unpriv = !this.isPrivileged(s.domid);
+    const tx = new Transaction(
+      this.db,
+      id,
+      s.id,
+      s.domid,
+      this.profile.conflictPolicy,
+      unpriv ? this.quotas.transactionNodes : 0,
+    );
+    s.txs.set(id, tx);
+    return id;
+  }
+
+  /** @internal cx do_transaction_end() after the argument checks. */
+  endTransaction(s: Session, tx: Transaction, commit: boolean): XsErrno | null {
+    s.txs.delete(tx.id);
+    if (!commit) return null;
+    if (tx.failed) return "ENOMEM";
+    if (tx.nodeCreated && !this.isPrivileged(s.domid) && this.quotas.nodes > 0) {
+      for (const [owner, d] of tx.deltas) {
+        if (d > 0 && !this.isPrivileged(owner) && this.db.ownedCount(owner) + d >= this.quotas.nodes) {
+          this.noteQuota(s.domid, "nodes", "ENOSPC");
+          return "ENOSPC";
+        }
+      }
+    }
+    if (tx.conflicts()) return "EAGAIN";
+    const fired = tx.apply();
+    const env = this.env(s, null);
+    for (const e of fired) {
+      const node = this.db.get(e.path);
+      const parent = e.path === "/" ? undefined : this.db.get(parentPath(e.path));
+      const old = e.origPerms;
+      this.fire(e.path, e.exact, (w) => {
+        if (old && (ops.perm(env, old, w) & PERM_READ) !== 0) return true;
+        if (!node) return false;
+        if ((ops.perm(env, node.perms, w) & PERM_READ) !== 0) return true;
+        return parent !== undefined && (ops.perm(env, parent.perms, w) & PERM_READ) !== 0;
+      });
+    }
+    return null;
+  }
+
+  /** @internal */
+  domainWatchCount(domid: number): number {
+    let n = 0;
+    for (const a of this.sessions.values())
+      if (a.session.domid === domid) n += this.watchTable.forConnection(a.session.id).length;
+    return n;
+  }
+
+  /** @internal */
+  domainTransactionCount(s: Session): number {
+    let n = 0;
+    for (const a of this.sessions.values()) if (a.session.domid === s.domid) n += a.session.txs.size;
+    return n;
+  }
+
+  /** @internal */
+  addWatch(s: Session, path: string, token: string, relative: boolean): void {
+    this.watchTable.add({
+      connId: s.id,
+      connSeq: s.seq,
+      path,
+      token,
+      prefixLen: relative ? domainPath(s.domid).length + 1 : 0,
+    });
+  }
+
+  /** @internal */
+  removeWatch(s: Session, path: string, token: string): boolean {
+    const w = this.watchTable.find(s.id, path, token);
+    if (!w) return false;
+    this.watchTable.remove(w);
+    return true;
+  }
+
+  /** @internal */
+  resetWatches(s: Session): void {
+    this.watchTable.removeConnection(s.id);
+    if (this.profile.resetDropsTransactions) s.txs.clear();
+  }
+
+  // ---- domains ------------------------------------------------------------------------------
+
+  /** Same path as an INTRODUCE frame from dom0. */
+  introduceDomain(domid: number, gfn: string | number | bigint = 0, port = 1): "OK" | XsErrno {
+    return this.adminCall(XsType.INTRODUCE, [String(domid), String(gfn), String(port)]);
+  }
+
+  /** Same path as a RELEASE frame from dom0. */
+  releaseDomain(domid: number): "OK" | XsErrno {
+    return this.adminCall(XsType.RELEASE, [String(domid)]);
+  }
+
+  private adminCall(type: number, args: string[]): "OK" | XsErrno {
+    this.enter();
+    try {
+      const s = new Session(0, 0, "admin", 0, () => "queued");
+      const r = this.run(
+        s,
+        type,
+        0,
+        new Uint8Array(args.flatMap((a) => [...a].map((c) => c.charCodeAt(0) & 0xff).concat(0))),
+      );
+      return r.ok ? "OK" : r.errno;
+    } finally {
+      this.leave();
+    }
+  }
+
+  /** @internal cx do_introduce() after argument checks. */
+  introduce(domid: number, gfn: string, port: number): XsErrno | null {
+    if (!this.host.domainExists(domid)) return "EINVAL";
+    const existing = this.domainTable.get(domid);
+    const r = this.host.introduce(domid, gfn, port);
+    if (r !== "ok") return r;
+    if (existing) {
+      existing.gfn = gfn;
+      existing.port = port;
+      // cx domain_conn_reset(): watches, transactions and buffers of the domain's connection
+      for (const a of this.sessions.values()) {
+        if (a.session.domid !== domid || this.isPrivileged(domid)) continue;
+        this.watchTable.removeConnection(a.session.id);
+        a.session.txs.clear();
+        a.conn?.resetBuffers();
+      }
+      this.emit({ kind: "domain-introduced", domid, reintroduced: true });
+      return null;
+    }
+    this.domainTable.add({ domid, gfn, port, target: undefined });
+    this.emit({ kind: "domain-introduced", domid, reintroduced: false });
+    if (!this.isPrivileged(domid)) this.fire(SPECIAL_INTRODUCE, true, () => true);
+    return null;
+  }
+
+  /** @internal cx do_release() / destroy_domain(). */
+  release(domid: number): XsErrno | null {
+    if (this.isPrivileged(domid)) return "EINVAL";
+    for (const a of [...this.sessions.values()]) {
+      if (a.session.domid !== domid) continue;
+      if (a.conn) a.conn.shutdown("released");
+      else this.closeSession(a.session);
+    }
+    this.removeOwnedNodes(domid);
+    this.domainTable.remove(domid);
+    this.host.release(domid);
+    this.emit({ kind: "domain-released", domid });
+    this.fire(SPECIAL_RELEASE, true, () => true);
+    return null;
+  }
+
+  /** cx domain_tree_remove() (XSA-322): delete every node the domain owns, with its subtree. */
+  private removeOwnedNodes(domid: number): void {
+    const victims: string[] = [];
+    const visit = (path: string) => {
+      const node = this.db.get(path);
+      if (!node) return;
+      if (path !== "/" && node.perms[0]?.id === domid) {
+        victims.push(path);
+        return;
+      }
+      for (const name of this.store.list(path) ?? []) visit(childPath(path, name));
+    };
+    visit("/");
+    const admin = new Session(0, 0, "admin", 0, () => "queued");
+    const env = this.env(admin, null);
+    for (const p of victims) {
+      try {
+        ops.rm(env, p);
+      } catch (e) {
+        if (!(e instanceof XsOpError)) throw e;
+      }
+    }
+  }
+
+  /** @internal */
+  resume(_domid: number): void {}
+
+  /** @internal cx do_set_target(). */
+  setTarget(domid: number, target: number): XsErrno | null {
+    const d = this.domainTable.get(domid);
+    if (!d) return "ENOENT";
+    if (!this.domainTable.get(target)) return "ENOENT";
+    d.target = target;
+    return null;
+  }
+
+  /** @internal */
+  control(s: Session, args: string[]): Uint8Array {
+    return controlCommand(this, s, args);
+  }
+
+  /** @internal */
+  noteQuota(domid: number, quota: string, errno: XsErrno): void {
+    let m = this.quotaHits.get(domid);
+    if (!m) {
+      m = new Map();
+      this.quotaHits.set(domid, m);
+    }
+    const h = m.get(quota);
+    if (h) {
+      h.count++;
+      h.errno = errno;
+    } else m.set(quota, { quota, errno, count: 1 });
+    this.emit({ kind: "quota-refused", domid, quota, errno });
+  }
+
+  /** Quotas a domain ran into so far (name → count), for debugging E2BIG/ENOSPC. */
+  quotaRefusals(domid: number): QuotaHit[] {
+    return [...(this.quotaHits.get(domid)?.values() ?? [])].map((h) => ({ ...h }));
+  }
+
+  /** Introduced domains. */
+  domains(): DomainInfo[] {
+    return this.domainTable.all().map((d) => ({ ...d }));
+  }
+
+  // ---- snapshot -----------------------------------------------------------------------------
+
+  /** The whole server (store, domains, connections' watches/transactions/buffers) as bytes. */
+  snapshot(): Uint8Array {
+    return snapshotServer(this);
+  }
+
+  /** Rebuilds a server from `snapshot()` bytes; throws XsSnapshotError on a corrupt stream. */
+  static restore(bytes: Uint8Array, options: XenStoreServerOptions = {}): XenStoreServer {
+    return restoreServer(bytes, options);
+  }
+
+  /** @internal */
+  counters(): { nextConnId: number; nextSeq: number; nextGlobalTx: number } {
+    return { nextConnId: this.nextConnId, nextSeq: this.nextSeq, nextGlobalTx: this.nextGlobalTx };
+  }
+
+  /** @internal */
+  setCounters(c: { nextConnId: number; nextSeq: number; nextGlobalTx: number }): void {
+    this.nextConnId = c.nextConnId;
+    this.nextSeq = c.nextSeq;
+    this.nextGlobalTx = c.nextGlobalTx;
+  }
+
+  /** @internal */
+  emit(e: Parameters<TraceSink>[0]): void {
+    this.trace?.(e);
+  }
+
+  /** @internal used by StoreView */
+  quotaName(q: QuotaName): number {
+    return this.quotas[q];
+  }
+}

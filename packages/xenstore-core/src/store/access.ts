@@ -1,0 +1,29 @@
+// The node-level interface every operation works through: the live store or a transaction.
+// Mirrors cx's read_node()/write_node()/delete_node_single() + add_child()/delete_child(),
+// so transactions can record accesses exactly where cx's access_node() does.
+import type { Perms } from "./permissions.ts";
+import type { XsNode } from "./tree.ts";
+
+export interface NodeAccess {
+  /** Reads the node at a canonical path (records the access in a transaction). */
+  get(path: string): XsNode | undefined;
+  /** Rewrites value and perms of an existing node (new generation). */
+  setNode(path: string, value: Uint8Array, perms: Perms): void;
+  /** Creates `parent/name` as a leaf, appended to the parent's children. */
+  addChild(parent: string, name: string, value: Uint8Array, perms: Perms): void;
+  /** Removes the (childless) node `parent/name`. */
+  removeChild(parent: string, name: string): void;
+  /** Nodes owned by `domid` as this view sees them. */
+  ownedCount(domid: number): number;
+}
+
+/** An operation failure carrying the errno to reply with; thrown inside the store only. */
+export class XsOpError extends Error {
+  constructor(
+    readonly errno: import("../wire/errors.ts").XsErrno,
+    /** the quota that refused the operation, if any (for CONTROL quota) */
+    readonly quota?: import("./quotas.ts").QuotaName,
+  ) {
+    super(errno);
+  }
+}

@@ -1,0 +1,238 @@
+// Node operations with cx semantics (xenstored_core.c), independent of the wire: each takes
+// a canonical path and typed arguments, works through a NodeAccess (live store or
+// transaction) and throws XsOpError with the errno cx replies.
+import { omForEach, omGet, omKeys } from "../pds/ordered-map.ts";
+import { type NodeAccess, XsOpError } from "./access.ts";
+import { baseName, checkNodePath, childPath, parentPath } from "./paths.ts";
+import {
+  type Caller,
+  PERM_OWNER,
+  PERM_READ,
+  PERM_WRITE,
+  type PermEntry,
+  type Perms,
+  permForCaller,
+} from "./permissions.ts";
+import type { Profile } from "./profiles.ts";
+import { nodeRecordSize, type Quotas } from "./quotas.ts";
+import type { Transaction } from "./transactions.ts";
+import type { XsNode } from "./tree.ts";
+
+/** Decides whether a watcher may see an event (cx watch_permitted()). */
+export type EventFilter = (watcher: Caller) => boolean;
+
+export interface OpEnv {
+  readonly profile: Profile;
+  readonly quotas: Quotas;
+  readonly caller: Caller;
+  readonly access: NodeAccess;
+  readonly tx: Transaction | null;
+  /**
+   * cx fire_watches(): fire now, or queue in the transaction. `filter` is only called (at
+   * once) outside transactions, so a transaction records no extra node accesses.
+   */
+  changed(path: string, exact: boolean, filter: () => EventFilter): void;
+  /** cx: does the domain exist (SET_PERMS owner check). */
+  domainExists(domid: number): boolean;
+}
+
+export function perm(env: OpEnv, perms: Perms, who: Caller = env.caller): number {
+  return permForCaller(who, perms, undefined, env.profile.aclMatch === "last");
+}
+
+function unprivileged(env: OpEnv): boolean {
+  return !env.caller.privileged;
+}
+
+/** cx ask_parents(): perms of the nearest existing strict ancestor. */
+function askParents(env: OpEnv, path: string): number {
+  let p = path;
+  do {
+    p = parentPath(p);
+    const n = env.access.get(p);
+    if (n) return perm(env, n.perms);
+  } while (p !== "/");
+  return 0;
+}
+
+/** cx get_node(): validates, reads and checks `want`; hides ENOENT vs EACCES like cx. */
+export function getNode(env: OpEnv, path: string, want: number): XsNode {
+  const v = checkNodePath(path, env.profile.paths);
+  if (v !== "ok") throw new XsOpError(v);
+  const node = env.access.get(path);
+  let errno: "ENOENT" | "EACCES";
+  if (node) {
+    if ((perm(env, node.perms) & want) === want) return node;
+    errno = "EACCES";
+  } else errno = "ENOENT";
+  if (env.profile.hideExistence && (askParents(env, path) & want) === 0) errno = "EACCES";
+  throw new XsOpError(errno);
+}
+
+/** Like getNode but answers `undefined` for ENOENT. */
+function getNodeOrMissing(env: OpEnv, path: string, want: number): XsNode | undefined {
+  try {
+    return getNode(env, path, want);
+  } catch (e) {
+    if (e instanceof XsOpError && e.errno === "ENOENT") return undefined;
+    throw e;
+  }
+}
+
+function checkSize(env: OpEnv, nperms: number, valueLen: number, childLen: number): void {
+  if (!unprivileged(env) || env.quotas.nodeSize <= 0) return;
+  if (nodeRecordSize(nperms, valueLen, childLen) >= env.quotas.nodeSize) {
+    if (env.tx) env.tx.failed = true;
+    throw new XsOpError("ENOSPC", "nodeSize");
+  }
+}
+
+/** Watch filter for a live node: readable node or readable parent (cx watch_permitted()). */
+function filterFor(env: OpEnv, path: string, nodePerms: Perms | null, oldPerms: Perms | null): EventFilter {
+  const parent = path === "/" ? undefined : env.access.get(parentPath(path));
+  const parentPerms = parent?.perms ?? null;
+  return (w) =>
+    (oldPerms !== null && (perm(env, oldPerms, w) & PERM_READ) !== 0) ||
+    (nodePerms !== null && (perm(env, nodePerms, w) & PERM_READ) !== 0) ||
+    (parentPerms !== null && (perm(env, parentPerms, w) & PERM_READ) !== 0);
+}
+
+export function read(env: OpEnv, path: string): Uint8Array {
+  return getNode(env, path, PERM_READ).value;
+}
+
+export function directory(env: OpEnv, path: string): string[] {
+  const node = getNode(env, path, PERM_READ);
+  const names = omKeys(node.children);
+  if (env.profile.directoryOrder === "sorted") names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return names;
+}
+
+/** cx send_directory_part(): the node's generation and its children (the caller pages them). */
+export function directoryPart(env: OpEnv, path: string): { gen: number; names: string[] } {
+  const node = getNode(env, path, PERM_READ);
+  return { gen: node.gen, names: directory(env, path) };
+}
+
+export function getPerms(env: OpEnv, path: string): Perms {
+  return getNode(env, path, PERM_READ).perms;
+}
+
+/** Permissions a node created by the caller below `parent` gets (cx construct_node()). */
+function inheritedPerms(env: OpEnv, parent: Perms): Perms {
+  if (env.profile.newNodeOwner === "creator" && unprivileged(env)) {
+    const owner = parent[0] ?? { id: 0, perm: 0 };
+    return [{ id: env.caller.domid, perm: owner.perm }, ...parent.slice(1)];
+  }
+  return parent;
+}
+
+/** cx create_node(): creates `path` and its missing ancestors; all or nothing. */
+function createNode(env: OpEnv, path: string, value: Uint8Array): void {
+  // Walk up to the deepest existing ancestor (cx construct_node reads each).
+  const missing: string[] = [path];
+  let parent = parentPath(path);
+  let pnode = env.access.get(parent);
+  while (!pnode) {
+    if (parent === "/") throw new XsOpError("ENOENT");
+    missing.push(parent);
+    parent = parentPath(parent);
+    pnode = env.access.get(parent);
+  }
+  // Checks first (cx writes bottom-up and undoes on error: same outcome).
+  if (unprivileged(env) && !env.tx && env.quotas.nodes > 0) {
+    if (env.access.ownedCount(env.caller.domid) + missing.length > env.quotas.nodes) {
+      throw new XsOpError("ENOSPC", "nodes");
+    }
+  }
+  const perms: Perms[] = [];
+  let p = pnode.perms;
+  for (let i = missing.length - 1; i >= 0; i--) {
+    p = inheritedPerms(env, p);
+    perms.push(p);
+  }
+  // sizes: the existing ancestor gains a child; each new node holds one child except the last
+  checkSize(
+    env,
+    pnode.perms.length,
+    pnode.value.length,
+    pnode.childLen + baseName(missing.at(-1)!).length + 1,
+  );
+  for (let i = missing.length - 1; i >= 0; i--) {
+    const np = perms[missing.length - 1 - i]!;
+    const childLen = i > 0 ? baseName(missing[i - 1]!).length + 1 : 0;
+    checkSize(env, np.length, i === 0 ? value.length : 0, childLen);
+  }
+  for (let i = missing.length - 1; i >= 0; i--) {
+    const np = perms[missing.length - 1 - i]!;
+    env.access.addChild(
+      parentPath(missing[i]!),
+      baseName(missing[i]!),
+      i === 0 ? value : new Uint8Array(0),
+      np,
+    );
+  }
+}
+
+export function write(env: OpEnv, path: string, value: Uint8Array): void {
+  const node = getNodeOrMissing(env, path, PERM_WRITE);
+  if (!node) createNode(env, path, value);
+  else {
+    checkSize(env, node.perms.length, value.length, node.childLen);
+    env.access.setNode(path, value, node.perms);
+  }
+  env.changed(path, false, () => filterFor(env, path, env.access.get(path)?.perms ?? null, null));
+}
+
+export function mkdir(env: OpEnv, path: string): void {
+  const node = getNodeOrMissing(env, path, PERM_WRITE);
+  if (node) return;
+  createNode(env, path, new Uint8Array(0));
+  env.changed(path, false, () => filterFor(env, path, env.access.get(path)?.perms ?? null, null));
+}
+
+/** cx delete_node(): children first, an exact event for each removed node. */
+function deleteTree(env: OpEnv, path: string, node: XsNode): void {
+  const names = omKeys(node.children);
+  for (const name of names) {
+    const cp = childPath(path, name);
+    const child = env.access.get(cp);
+    if (child) deleteTree(env, cp, child);
+  }
+  env.changed(path, true, () => filterFor(env, path, node.perms, null));
+  env.access.removeChild(parentPath(path), baseName(path));
+}
+
+export function rm(env: OpEnv, path: string): void {
+  const node = getNodeOrMissing(env, path, PERM_WRITE);
+  if (!node) {
+    if (!env.profile.rmMissingOk) throw new XsOpError("ENOENT");
+    if (env.access.get(parentPath(path))) return;
+    throw new XsOpError("ENOENT");
+  }
+  if (path === "/") throw new XsOpError("EINVAL");
+  deleteTree(env, path, node);
+  env.changed(path, false, () => filterFor(env, path, node.perms, null));
+}
+
+/** cx do_set_perms() for a node path (perms already parsed and counted). */
+export function setPerms(env: OpEnv, path: string, perms: Perms): void {
+  if (perms.length === 0) throw new XsOpError("EINVAL");
+  if (!env.domainExists(perms[0]!.id)) throw new XsOpError("ENOENT");
+  const node = getNode(env, path, PERM_WRITE | PERM_OWNER);
+  if (unprivileged(env) && perms[0]!.id !== node.perms[0]!.id)
+    throw new XsOpError(env.profile.ownerChangeErrno);
+  checkSize(env, perms.length, node.value.length, node.childLen);
+  const old = node.perms;
+  env.access.setNode(path, node.value, perms);
+  env.changed(path, false, () => filterFor(env, path, perms, old));
+}
+
+/** Every node (path, node) below and including `path`, parents before children. */
+export function walk(root: XsNode, path: string, f: (path: string, node: XsNode) => void): void {
+  f(path, root);
+  omForEach(root.children, (name, child) => walk(child, childPath(path, name), f));
+}
+
+export type { PermEntry };
+export { omGet as childOf };

@@ -1,0 +1,104 @@
+// Watches (cx xenstored_watch.c): registration per connection, matching by walking the
+// changed path's ancestors in a map path → watches (never scanning all watches).
+import { isChildOrSelf, parentPath } from "./paths.ts";
+
+export interface Watch {
+  /** owning connection id */
+  readonly connId: number;
+  /** connection creation order (cx walks connections in list order) */
+  readonly connSeq: number;
+  /** canonical path (absolute, or `@…`) */
+  readonly path: string;
+  readonly token: string;
+  /** chars to strip from event paths (relative watches: `/local/domain/<id>/`) */
+  readonly prefixLen: number;
+  /** registration order */
+  readonly seq: number;
+}
+
+export class WatchTable {
+  private readonly byPath = new Map<string, Watch[]>();
+  private readonly byConn = new Map<number, Watch[]>();
+  private seq = 0;
+
+  add(w: Omit<Watch, "seq">): Watch {
+    const watch: Watch = { ...w, seq: ++this.seq };
+    push(this.byPath, watch.path, watch);
+    push(this.byConn, watch.connId, watch);
+    return watch;
+  }
+
+  /** Restores a watch with a known sequence number (snapshots). */
+  restore(w: Watch): void {
+    this.seq = Math.max(this.seq, w.seq);
+    push(this.byPath, w.path, w);
+    push(this.byConn, w.connId, w);
+  }
+
+  find(connId: number, path: string, token: string): Watch | undefined {
+    return this.byConn.get(connId)?.find((w) => w.path === path && w.token === token);
+  }
+
+  remove(w: Watch): void {
+    pull(this.byPath, w.path, w);
+    pull(this.byConn, w.connId, w);
+  }
+
+  /** Drops every watch of a connection; returns how many. */
+  removeConnection(connId: number): number {
+    const ws = this.byConn.get(connId) ?? [];
+    for (const w of ws) pull(this.byPath, w.path, w);
+    this.byConn.delete(connId);
+    return ws.length;
+  }
+
+  forConnection(connId: number): readonly Watch[] {
+    return this.byConn.get(connId) ?? [];
+  }
+
+  get size(): number {
+    let n = 0;
+    for (const ws of this.byConn.values()) n += ws.length;
+    return n;
+  }
+
+  /**
+   * Watches an event on `path` reaches, in cx order (connections, then registration):
+   * exact → watches on `path` only; otherwise watches on `path` or any ancestor.
+   */
+  match(path: string, exact: boolean): Watch[] {
+    const out: Watch[] = [];
+    const direct = this.byPath.get(path);
+    if (direct) out.push(...direct);
+    if (!exact && !path.startsWith("@")) {
+      let p = path;
+      while (p !== "/") {
+        p = parentPath(p);
+        const ws = this.byPath.get(p);
+        if (ws) for (const w of ws) if (isChildOrSelf(path, w.path)) out.push(w);
+      }
+    }
+    if (out.length > 1) out.sort((a, b) => a.connSeq - b.connSeq || a.seq - b.seq);
+    return out;
+  }
+
+  all(): Watch[] {
+    const out: Watch[] = [];
+    for (const ws of this.byConn.values()) out.push(...ws);
+    return out.sort((a, b) => a.seq - b.seq);
+  }
+}
+
+function push<K>(m: Map<K, Watch[]>, k: K, w: Watch): void {
+  const a = m.get(k);
+  if (a) a.push(w);
+  else m.set(k, [w]);
+}
+
+function pull<K>(m: Map<K, Watch[]>, k: K, w: Watch): void {
+  const a = m.get(k);
+  if (!a) return;
+  const i = a.indexOf(w);
+  if (i >= 0) a.splice(i, 1);
+  if (a.length === 0) m.delete(k);
+}

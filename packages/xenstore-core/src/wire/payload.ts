@@ -1,0 +1,109 @@
+// Payload encodings of xs_wire.h messages: NUL-terminated strings, lists, WATCH_EVENT.
+// Paths and tokens are handled as byte strings (one char per byte, latin1), so any byte
+// sequence round-trips; UTF-8 never enters the protocol layer.
+
+const EMPTY = new Uint8Array(0);
+
+/** Bytes → string, one char per byte (latin1). */
+export function bytesToLatin1(bytes: Uint8Array, start = 0, end = bytes.length): string {
+  let s = "";
+  const CHUNK = 8192;
+  for (let i = start; i < end; i += CHUNK) {
+    const j = Math.min(end, i + CHUNK);
+    s += String.fromCharCode.apply(null, bytes.subarray(i, j) as unknown as number[]);
+  }
+  return s;
+}
+
+/** String → bytes, one byte per char (chars above 0xff are truncated to their low byte). */
+export function latin1ToBytes(s: string): Uint8Array {
+  if (s.length === 0) return EMPTY;
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i) & 0xff;
+  return out;
+}
+
+/** Concatenates byte arrays. */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+/** `s1\0s2\0…`: every string NUL-terminated (DIRECTORY, GET_PERMS, WATCH, INTRODUCE, …). */
+export function encodeStrings(strings: readonly string[]): Uint8Array {
+  let n = 0;
+  for (const s of strings) n += s.length + 1;
+  const out = new Uint8Array(n);
+  let off = 0;
+  for (const s of strings) {
+    for (let i = 0; i < s.length; i++) out[off++] = s.charCodeAt(i) & 0xff;
+    out[off++] = 0;
+  }
+  return out;
+}
+
+/** A single NUL-terminated string (`"OK\0"`, error names, GET_DOMAIN_PATH). */
+export function encodeString(s: string): Uint8Array {
+  return encodeStrings([s]);
+}
+
+/**
+ * Splits a payload at NULs. `strings` are the NUL-terminated strings; `rest` is whatever
+ * follows the last NUL (empty when the payload ends with a NUL).
+ */
+export function splitStrings(payload: Uint8Array): { strings: string[]; rest: string } {
+  const strings: string[] = [];
+  let start = 0;
+  for (let i = 0; i < payload.length; i++) {
+    if (payload[i] === 0) {
+      strings.push(bytesToLatin1(payload, start, i));
+      start = i + 1;
+    }
+  }
+  return { strings, rest: bytesToLatin1(payload, start) };
+}
+
+/** Number of NUL bytes in a payload (cx `get_strings()` counts these). */
+export function countNuls(payload: Uint8Array): number {
+  let n = 0;
+  for (let i = 0; i < payload.length; i++) if (payload[i] === 0) n++;
+  return n;
+}
+
+/** WRITE payload: `<path>\0<value bytes>` (value not terminated, may contain NULs). */
+export function encodeWrite(path: string, value: Uint8Array | string): Uint8Array {
+  const v = typeof value === "string" ? latin1ToBytes(value) : value;
+  const out = new Uint8Array(path.length + 1 + v.length);
+  out.set(latin1ToBytes(path), 0);
+  out[path.length] = 0;
+  out.set(v, path.length + 1);
+  return out;
+}
+
+/** Parses a WRITE payload; `null` when there is no NUL. */
+export function decodeWrite(payload: Uint8Array): { path: string; value: Uint8Array } | null {
+  const nul = payload.indexOf(0);
+  if (nul < 0) return null;
+  return { path: bytesToLatin1(payload, 0, nul), value: payload.slice(nul + 1) };
+}
+
+/** WATCH_EVENT payload `<path>\0<token>\0` (xs_wire.h XS_WATCH_PATH, XS_WATCH_TOKEN). */
+export function encodeWatchEvent(path: string, token: string): Uint8Array {
+  return encodeStrings([path, token]);
+}
+
+/** Parses a WATCH_EVENT payload; `null` when it does not hold two strings. */
+export function decodeWatchEvent(payload: Uint8Array): { path: string; token: string } | null {
+  const { strings } = splitStrings(payload);
+  const path = strings[0];
+  const token = strings[1];
+  if (path === undefined || token === undefined) return null;
+  return { path, token };
+}
