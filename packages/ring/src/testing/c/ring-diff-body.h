@@ -140,6 +140,12 @@ static void CAT(run_, RT)(unsigned order, RING_IDX start)
             if (scanf("%u %u", &field, &value) != 2) exit(2);
             ((RING_IDX *)s)[field & 3] = value;
             printf("poke");
+        } else if (!strcmp(op, "nudge")) {
+            unsigned field;
+            int delta;
+            if (scanf("%u %d", &field, &delta) != 2) exit(2);
+            ((RING_IDX *)s)[field & 3] += (RING_IDX)delta;
+            printf("nudge");
         } else if (!strcmp(op, "scribble")) {
             unsigned at, value;
             if (scanf("%u %u", &at, &value) != 2) exit(2);
