@@ -12,7 +12,8 @@ import { XenstoreInterface } from "./xenstore-interface.ts";
 type Op =
   | { readonly op: "gw" | "gr" | "sw" | "sr"; readonly n: number }
   | { readonly op: "gpend" | "spend" }
-  | { readonly op: "poke"; readonly field: number; readonly value: number };
+  | { readonly op: "poke"; readonly field: number; readonly value: number }
+  | { readonly op: "nudge"; readonly field: number; readonly delta: number };
 
 interface Sequence {
   readonly req: number;
@@ -22,7 +23,13 @@ interface Sequence {
 
 function toHarnessInput(s: Sequence): string {
   const body = s.ops.map((o) =>
-    o.op === "poke" ? `poke ${o.field} ${o.value}` : "n" in o ? `${o.op} ${o.n}` : o.op,
+    o.op === "poke"
+      ? `poke ${o.field} ${o.value}`
+      : o.op === "nudge"
+        ? `nudge ${o.field} ${o.delta}`
+        : "n" in o
+          ? `${o.op} ${o.n}`
+          : o.op,
   );
   return `${[`xs ${s.req} ${s.rsp}`, ...body, "end"].join("\n")}\n`;
 }
@@ -77,13 +84,15 @@ function runTs(s: Sequence): string[] {
         line = isErr(r) ? `${o.op} err` : `${o.op} ${r}`;
         break;
       }
-      case "poke": {
-        const v = o.value >>> 0;
+      case "poke":
+      case "nudge": {
+        const fields = [intf.reqCons, intf.reqProd, intf.rspCons, intf.rspProd];
+        const v = o.op === "poke" ? o.value >>> 0 : ((fields[o.field] as number) + o.delta) >>> 0;
         if (o.field === 0) intf.reqCons = v;
         else if (o.field === 1) intf.reqProd = v;
         else if (o.field === 2) intf.rspCons = v;
         else intf.rspProd = v;
-        line = "poke";
+        line = o.op;
         break;
       }
     }
@@ -102,6 +111,18 @@ const op: fc.Arbitrary<Op> = fc.oneof(
       op: fc.constant("poke" as const),
       field: fc.integer({ min: 0, max: 3 }),
       value: fc.nat({ max: 2 ** 32 - 1 }),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant("nudge" as const),
+      field: fc.integer({ min: 0, max: 3 }),
+      delta: fc.oneof(
+        fc.integer({ min: -5, max: 5 }),
+        fc.integer({ min: 1020, max: 1030 }),
+        fc.integer({ min: -1030, max: -1020 }),
+      ),
     }),
   },
 );

@@ -2,7 +2,8 @@
  * Differential harness for the XenStore page (xs_wire.h struct xenstore_domain_interface,
  * MASK_XENSTORE_IDX). Reads sequences from stdin:
  *     xs <req-start> <rsp-start>
- *     gw n | gr n | sw n | sr n | gpend | spend | poke <0 req_cons|1 req_prod|2 rsp_cons|3 rsp_prod> <v>
+ *     gw n | gr n | sw n | sr n | gpend | spend
+ *     poke <0 req_cons|1 req_prod|2 rsp_cons|3 rsp_prod> <v> | nudge <field> <signed delta>
  *     end
  * Writers copy chunk by chunk as Linux xb_write does (get_output_chunk, publish after each
  * chunk, at most two chunks per call); readers as xb_read (get_input_chunk); both validate with
@@ -119,16 +120,23 @@ int main(void)
                 XENSTORE_RING_IDX prod = word[0] == 'g' ? intf->rsp_prod : intf->req_prod;
                 if (!check_indexes(cons, prod)) printf("%s err", word);
                 else printf("%s %u", word, prod - cons);
-            } else if (!strcmp(word, "poke")) {
+            } else if (!strcmp(word, "poke") || !strcmp(word, "nudge")) {
                 unsigned field, value;
-                if (scanf("%u %u", &field, &value) != 2) return 2;
+                int delta;
+                XENSTORE_RING_IDX *idx[4] = { &intf->req_cons, &intf->req_prod, &intf->rsp_cons, &intf->rsp_prod };
+                if (word[0] == 'n') {
+                    if (scanf("%u %d", &field, &delta) != 2) return 2;
+                    value = *idx[field & 3] + (XENSTORE_RING_IDX)delta;
+                } else if (scanf("%u %u", &field, &value) != 2) {
+                    return 2;
+                }
                 switch (field & 3) {
                 case 0: intf->req_cons = value; break;
                 case 1: intf->req_prod = value; break;
                 case 2: intf->rsp_cons = value; break;
                 default: intf->rsp_prod = value; break;
                 }
-                printf("poke");
+                printf("%s", word);
             } else {
                 fprintf(stderr, "unknown op %s\n", word);
                 return 2;
