@@ -1,2 +1,2 @@
-export type { Scenario, ScenarioContext, ScenarioResult } from "./scenarios/scenario.ts";
 export { findScenario, scenarios } from "./scenarios/registry.ts";
+export type { Scenario, ScenarioContext, ScenarioResult } from "./scenarios/scenario.ts";

@@ -36,6 +36,7 @@ export function intValue(args: ParsedArgs, name: string, fallback: number): numb
   const v = args.values.get(name)?.at(-1);
   if (v === undefined) return fallback;
   const n = Number(v);
-  if (!Number.isSafeInteger(n)) throw new UsageError(`--${name} must be an integer, got ${JSON.stringify(v)}`);
+  if (!Number.isSafeInteger(n))
+    throw new UsageError(`--${name} must be an integer, got ${JSON.stringify(v)}`);
   return n;
 }

@@ -8,7 +8,10 @@ import { intValue, parseArgs, UsageError } from "./args.ts";
 const USAGE = `usage: pnpm start [--scenario NAME] [--seed N] [--policy seeded|fifo] [--trace-json FILE] [--quiet] [--list]`;
 
 async function main(argv: readonly string[]): Promise<number> {
-  const args = parseArgs(argv, { flags: ["list", "quiet", "help"], values: ["scenario", "seed", "policy", "trace-json"] });
+  const args = parseArgs(argv, {
+    flags: ["list", "quiet", "help"],
+    values: ["scenario", "seed", "policy", "trace-json"],
+  });
   if (args.flags.has("help")) {
     console.log(USAGE);
     return 0;
