@@ -34,11 +34,24 @@ export interface XenStoreServerOptions {
   trace?: TraceSink;
   /** A second privileged domid besides dom0 (cx --priv-domid). */
   privDomid?: number;
+  /**
+   * Extra CONTROL commands by name, tried before the built-in ones (the socket daemon's
+   * `save FILE`). A handler returns the reply string or throws XsOpError.
+   */
+  controlCommands?: Readonly<Record<string, (args: readonly string[], domid: number) => string>>;
 }
 
 export interface ConnectOptions {
   domid: number;
   label?: string;
+  /**
+   * Replies that may wait unread before input is held back (cx ACC_OUTST). Default: the
+   * `outstanding` quota for unprivileged domains, none (0) for privileged ones. A transport
+   * that must bound every client (the socket daemon) sets it for dom0 too.
+   */
+  outstandingLimit?: number;
+  /** Queued watch events cap; default as `outstandingLimit` with the `queuedEvents` quota. */
+  queuedEventLimit?: number;
 }
 
 interface Attached {
@@ -63,6 +76,9 @@ export class XenStoreServer implements ServerCore, ConnectionHost {
   /** Typed, wire-free accessors for tests and invariant checks. */
   readonly store: StoreView;
   private readonly host: DomainHost;
+  private readonly controlCommands: Readonly<
+    Record<string, (args: readonly string[], domid: number) => string>
+  >;
   private readonly trace: TraceSink | undefined;
   private readonly sessions = new Map<number, Attached>();
   private nextConnId = 1;
@@ -77,6 +93,7 @@ export class XenStoreServer implements ServerCore, ConnectionHost {
     this.profile = resolveProfile(options.profile);
     this.quotas = { ...this.profile.quotas, ...options.quotas };
     this.privDomid = options.privDomid;
+    this.controlCommands = options.controlCommands ?? {};
     this.host = { ...DEFAULT_HOST, ...options.host };
     this.trace = options.trace;
     this.db = db ?? XsStore.initial();
@@ -89,17 +106,17 @@ export class XenStoreServer implements ServerCore, ConnectionHost {
   /** Opens a connection acting as `domid` (0 = a privileged tools/socket client). */
   connect(options: ConnectOptions): XsConnection {
     const s = new Session(this.nextConnId++, options.domid, options.label, this.nextSeq++, () => "queued");
-    return this.attach(s);
+    return this.attach(s, options);
   }
 
   /** @internal */
-  attach(s: Session): XsConnection {
+  attach(s: Session, limits: { outstandingLimit?: number; queuedEventLimit?: number } = {}): XsConnection {
     const privileged = this.isPrivileged(s.domid);
     const conn = new XsConnection(
       this,
       s,
-      privileged ? 0 : this.quotas.outstanding,
-      privileged ? 0 : this.quotas.queuedEvents,
+      limits.outstandingLimit ?? (privileged ? 0 : this.quotas.outstanding),
+      limits.queuedEventLimit ?? (privileged ? 0 : this.quotas.queuedEvents),
     );
     s.deliverEvent = (path, token) => conn.queueEvent(path, token);
     this.sessions.set(s.id, { session: s, conn });
@@ -512,6 +529,9 @@ export class XenStoreServer implements ServerCore, ConnectionHost {
 
   /** @internal */
   control(s: Session, args: string[]): Uint8Array {
+    const extra = args[0] === undefined ? undefined : this.controlCommands[args[0]];
+    if (extra && Object.hasOwn(this.controlCommands, args[0]!))
+      return encodeString(extra(args.slice(1), s.domid));
     return controlCommand(this, s, args);
   }
 
