@@ -1,0 +1,110 @@
+// One Unix-socket client bound to one XsConnection (cx struct connection with its fd; the
+// daemon's I/O loop is Node's event loop). Input: socket bytes go to deliver() as they come;
+// output: pulled from the connection only while the socket can take it.
+import type { Socket } from "node:net";
+import type { XsConnection } from "../server/connection.ts";
+
+/** Bytes taken from the connection per write (a few frames; keeps one client from hogging). */
+const OUT_CHUNK = 64 * 1024;
+/**
+ * Unprocessed input above which the socket is no longer read. The connection holds input back
+ * once its outstanding-reply quota is reached (cx: it stops reading the fd); without this the
+ * socket would keep filling that buffer.
+ */
+const IN_HIGH = 64 * 1024;
+
+export interface SocketTransportStats {
+  /** times the socket's write buffer was full and output waited for 'drain' */
+  writeStalls: number;
+  /** times reading was paused because input was held back */
+  readPauses: number;
+}
+
+export class SocketTransport {
+  readonly stats: SocketTransportStats = { writeStalls: 0, readPauses: 0 };
+  private flushing = false;
+  private again = false;
+  private waitingDrain = false;
+  private readPaused = false;
+  private ended = false;
+  private readonly offOutput: () => void;
+  private readonly offClose: () => void;
+
+  constructor(
+    readonly socket: Socket,
+    readonly conn: XsConnection,
+    private readonly onEnd: (t: SocketTransport) => void,
+  ) {
+    socket.setNoDelay?.(true);
+    this.offOutput = conn.onOutput(() => this.flush());
+    // the server closed it: a fatal protocol error (cx handle_input(): len >
+    // XENSTORE_PAYLOAD_MAX → ignore_connection()), RELEASE of its domain, daemon stop
+    this.offClose = conn.onClose(() => this.end());
+    socket.on("data", (d: Buffer) => {
+      this.conn.deliver(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+      this.flush();
+      this.checkInput();
+    });
+    socket.on("drain", () => {
+      this.waitingDrain = false;
+      this.flush();
+    });
+    socket.on("close", () => this.end());
+    socket.on("error", () => this.end());
+    socket.on("end", () => this.end());
+    // output queued before we attached (e.g. nothing today, but a restored connection could have some)
+    this.flush();
+  }
+
+  /** Moves output from the connection to the socket until either is empty/full. */
+  flush(): void {
+    if (this.ended) return;
+    if (this.flushing) {
+      // takeOutput() may process held-back input, which queues more output and calls us
+      this.again = true;
+      return;
+    }
+    this.flushing = true;
+    try {
+      do {
+        this.again = false;
+        while (!this.waitingDrain && this.conn.outputBytes > 0 && !this.ended) {
+          const chunk = this.conn.takeOutput(OUT_CHUNK);
+          if (chunk.length === 0) break;
+          if (!this.socket.write(chunk)) {
+            // socket backpressure: stop pulling until 'drain' (a slow reader stalls only itself)
+            this.waitingDrain = true;
+            this.stats.writeStalls++;
+          }
+        }
+      } while (this.again && !this.waitingDrain && !this.ended);
+    } finally {
+      this.flushing = false;
+    }
+    this.checkInput();
+  }
+
+  private checkInput(): void {
+    if (this.ended) return;
+    const held = this.conn.inputBytes;
+    if (!this.readPaused && held >= IN_HIGH) {
+      this.readPaused = true;
+      this.stats.readPauses++;
+      this.socket.pause();
+    } else if (this.readPaused && held < IN_HIGH) {
+      this.readPaused = false;
+      this.socket.resume();
+    }
+  }
+
+  /** Closes both sides: the connection (dropping its watches and transactions) and the socket. */
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.offOutput();
+    this.offClose();
+    this.conn.close();
+    this.socket.destroy();
+    this.onEnd(this);
+  }
+}
