@@ -30,7 +30,21 @@ export class XsSocketClient {
     });
   }
 
-  static connect(path: string, timeoutMs = 3000): Promise<XsSocketClient> {
+  /** Connects; retries while the daemon's small listen backlog answers EAGAIN. */
+  static async connect(path: string, timeoutMs = 3000): Promise<XsSocketClient> {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        return await XsSocketClient.tryConnect(path, Math.max(1, end - Date.now()));
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if ((code !== "EAGAIN" && code !== "ECONNREFUSED") || Date.now() > end) throw e;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
+  }
+
+  private static tryConnect(path: string, timeoutMs: number): Promise<XsSocketClient> {
     return new Promise((resolveP, reject) => {
       const s = connect(path);
       const t = setTimeout(() => {

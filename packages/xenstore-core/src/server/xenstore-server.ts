@@ -289,16 +289,19 @@ export class XenStoreServer implements ServerCore, ConnectionHost {
       tx,
       changed: (path, exact, filter) => {
         if (tx) tx.queueWatch(path, exact);
-        else this.fire(path, exact, filter());
+        else if (this.watchTable.size > 0) this.fire(path, exact, filter);
       },
       domainExists: (d) => this.host.domainExists(d),
     };
   }
 
   /** cx fire_watches(): deliver an event for `path` to every matching, permitted watch. */
-  private fire(path: string, exact: boolean, filter: ops.EventFilter): void {
+  private fire(path: string, exact: boolean, makeFilter: () => ops.EventFilter): void {
     const special = path.startsWith("@");
-    for (const w of this.watchTable.match(path, exact)) {
+    const matches = this.watchTable.match(path, exact);
+    if (matches.length === 0) return;
+    const filter = special ? () => true : makeFilter();
+    for (const w of matches) {
       const a = this.sessions.get(w.connId);
       if (!a) continue;
       const caller = this.callerOf(a.session);
@@ -372,7 +375,7 @@ export class XenStoreServer implements ServerCore, ConnectionHost {
       const node = this.db.get(e.path);
       const parent = e.path === "/" ? undefined : this.db.get(parentPath(e.path));
       const old = e.origPerms;
-      this.fire(e.path, e.exact, (w) => {
+      this.fire(e.path, e.exact, () => (w) => {
         if (old && (ops.perm(env, old, w) & PERM_READ) !== 0) return true;
         if (!node) return false;
         if ((ops.perm(env, node.perms, w) & PERM_READ) !== 0) return true;
@@ -471,7 +474,7 @@ export class XenStoreServer implements ServerCore, ConnectionHost {
     }
     this.domainTable.add({ domid, gfn, port, target: undefined });
     this.emit({ kind: "domain-introduced", domid, reintroduced: false });
-    if (!this.isPrivileged(domid)) this.fire(SPECIAL_INTRODUCE, true, () => true);
+    if (!this.isPrivileged(domid)) this.fire(SPECIAL_INTRODUCE, true, () => () => true);
     return null;
   }
 
@@ -487,7 +490,7 @@ export class XenStoreServer implements ServerCore, ConnectionHost {
     this.domainTable.remove(domid);
     this.host.release(domid);
     this.emit({ kind: "domain-released", domid });
-    this.fire(SPECIAL_RELEASE, true, () => true);
+    this.fire(SPECIAL_RELEASE, true, () => () => true);
     return null;
   }
 

@@ -55,10 +55,14 @@ function askParents(env: OpEnv, path: string): number {
   return 0;
 }
 
-/** cx get_node(): validates, reads and checks `want`; hides ENOENT vs EACCES like cx. */
-export function getNode(env: OpEnv, path: string, want: number): XsNode {
+/** cx get_node() without throwing: the node, or the errno cx answers (ENOENT vs EACCES hidden as cx). */
+export function findNode(
+  env: OpEnv,
+  path: string,
+  want: number,
+): XsNode | "ENOENT" | "EACCES" | "EINVAL" | "E2BIG" {
   const v = checkNodePath(path, env.profile.paths);
-  if (v !== "ok") throw new XsOpError(v);
+  if (v !== "ok") return v;
   const node = env.access.get(path);
   let errno: "ENOENT" | "EACCES";
   if (node) {
@@ -66,17 +70,22 @@ export function getNode(env: OpEnv, path: string, want: number): XsNode {
     errno = "EACCES";
   } else errno = "ENOENT";
   if (env.profile.hideExistence && (askParents(env, path) & want) === 0) errno = "EACCES";
-  throw new XsOpError(errno);
+  return errno;
+}
+
+/** cx get_node(): validates, reads and checks `want`; throws the errno cx answers. */
+export function getNode(env: OpEnv, path: string, want: number): XsNode {
+  const r = findNode(env, path, want);
+  if (typeof r === "string") throw new XsOpError(r);
+  return r;
 }
 
 /** Like getNode but answers `undefined` for ENOENT. */
 function getNodeOrMissing(env: OpEnv, path: string, want: number): XsNode | undefined {
-  try {
-    return getNode(env, path, want);
-  } catch (e) {
-    if (e instanceof XsOpError && e.errno === "ENOENT") return undefined;
-    throw e;
-  }
+  const r = findNode(env, path, want);
+  if (r === "ENOENT") return undefined;
+  if (typeof r === "string") throw new XsOpError(r);
+  return r;
 }
 
 function checkSize(env: OpEnv, nperms: number, valueLen: number, childLen: number): void {
@@ -139,6 +148,8 @@ function createNode(env: OpEnv, path: string, value: Uint8Array): void {
     parent = parentPath(parent);
     pnode = env.access.get(parent);
   }
+  // Creating needs write on the deepest existing ancestor (cx gets this via errno_from_parents).
+  if ((perm(env, pnode.perms) & PERM_WRITE) === 0) throw new XsOpError("EACCES");
   // Checks first (cx writes bottom-up and undoes on error: same outcome).
   if (unprivileged(env) && !env.tx && env.quotas.nodes > 0) {
     if (env.access.ownedCount(env.caller.domid) + missing.length > env.quotas.nodes) {
@@ -191,15 +202,18 @@ export function mkdir(env: OpEnv, path: string): void {
   env.changed(path, false, () => filterFor(env, path, env.access.get(path)?.perms ?? null, null));
 }
 
-/** cx delete_node(): children first, an exact event for each removed node. */
-function deleteTree(env: OpEnv, path: string, node: XsNode): void {
+/**
+ * cx delete_node(): children first; an exact event for each removed descendant (the removed
+ * node itself gets the subtree event from rm(), observed cx 4.17).
+ */
+function deleteTree(env: OpEnv, path: string, node: XsNode, top: boolean): void {
   const names = omKeys(node.children);
   for (const name of names) {
     const cp = childPath(path, name);
     const child = env.access.get(cp);
-    if (child) deleteTree(env, cp, child);
+    if (child) deleteTree(env, cp, child, false);
   }
-  env.changed(path, true, () => filterFor(env, path, node.perms, null));
+  if (!top) env.changed(path, true, () => filterFor(env, path, node.perms, null));
   env.access.removeChild(parentPath(path), baseName(path));
 }
 
@@ -211,7 +225,7 @@ export function rm(env: OpEnv, path: string): void {
     throw new XsOpError("ENOENT");
   }
   if (path === "/") throw new XsOpError("EINVAL");
-  deleteTree(env, path, node);
+  deleteTree(env, path, node, true);
   env.changed(path, false, () => filterFor(env, path, node.perms, null));
 }
 

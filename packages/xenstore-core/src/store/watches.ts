@@ -20,9 +20,11 @@ export class WatchTable {
   private readonly byPath = new Map<string, Watch[]>();
   private readonly byConn = new Map<number, Watch[]>();
   private seq = 0;
+  private count = 0;
 
   add(w: Omit<Watch, "seq">): Watch {
     const watch: Watch = { ...w, seq: ++this.seq };
+    this.count++;
     push(this.byPath, watch.path, watch);
     push(this.byConn, watch.connId, watch);
     return watch;
@@ -31,6 +33,7 @@ export class WatchTable {
   /** Restores a watch with a known sequence number (snapshots). */
   restore(w: Watch): void {
     this.seq = Math.max(this.seq, w.seq);
+    this.count++;
     push(this.byPath, w.path, w);
     push(this.byConn, w.connId, w);
   }
@@ -40,6 +43,7 @@ export class WatchTable {
   }
 
   remove(w: Watch): void {
+    this.count--;
     pull(this.byPath, w.path, w);
     pull(this.byConn, w.connId, w);
   }
@@ -48,6 +52,7 @@ export class WatchTable {
   removeConnection(connId: number): number {
     const ws = this.byConn.get(connId) ?? [];
     for (const w of ws) pull(this.byPath, w.path, w);
+    this.count -= ws.length;
     this.byConn.delete(connId);
     return ws.length;
   }
@@ -57,9 +62,7 @@ export class WatchTable {
   }
 
   get size(): number {
-    let n = 0;
-    for (const ws of this.byConn.values()) n += ws.length;
-    return n;
+    return this.count;
   }
 
   /**
