@@ -282,6 +282,21 @@ export class XenbusClient {
     return decodeList(p)[0] ?? "";
   }
 
+  /** xs_introduce_domain (privileged): tell xenstored about a domain's page and port. */
+  async introduceDomain(domid: number, gfn: number, port: number): Promise<void> {
+    await this.request(
+      XsType.INTRODUCE,
+      encodeStrings([String(domid), String(gfn), String(port)]),
+      XBT_NIL,
+      `introduce ${domid}`,
+    );
+  }
+
+  /** xs_release_domain (privileged). */
+  async releaseDomain(domid: number): Promise<void> {
+    await this.request(XsType.RELEASE, encodeStrings([String(domid)]), XBT_NIL, `release ${domid}`);
+  }
+
   /** xenbus_read_unsigned: the default when the node is missing or not a number. */
   async readUnsigned(dir: string, node: string, defaultValue: number): Promise<number> {
     try {

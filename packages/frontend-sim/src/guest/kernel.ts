@@ -1,0 +1,50 @@
+import type { DomainEvents, Scheduler } from "@xensim/evtchn";
+import type { GrantTable, GuestMemory } from "@xensim/ring";
+import type { StartInfo } from "./start-info.ts";
+import { XenbusClient } from "./xenbus/xs-client.ts";
+import { XsRingTransport } from "./xenbus/xs-ring-transport.ts";
+
+/** What the hypervisor gives a guest kernel: its own memory, grant table and event channels. */
+export interface GuestResources {
+  readonly sched: Scheduler;
+  readonly events: DomainEvents;
+  readonly memory: GuestMemory;
+  readonly grantTable: GrantTable;
+}
+
+/**
+ * A simulated domU kernel: everything it knows comes from start_info and its own resources.
+ * It reaches XenStore only through its ring page and event channel (xenbus_comms), never by
+ * calling the store.
+ */
+export class GuestKernel {
+  readonly domid: number;
+  readonly actor: string;
+  readonly sched: Scheduler;
+  readonly events: DomainEvents;
+  readonly memory: GuestMemory;
+  readonly grantTable: GrantTable;
+  readonly xsTransport: XsRingTransport;
+  readonly xenbus: XenbusClient;
+
+  constructor(
+    resources: GuestResources,
+    readonly startInfo: StartInfo,
+  ) {
+    this.domid = startInfo.domid;
+    this.actor = `dom${this.domid}`;
+    this.sched = resources.sched;
+    this.events = resources.events;
+    this.memory = resources.memory;
+    this.grantTable = resources.grantTable;
+    // xenbus_init(): the store page and port come from start_info.
+    this.xsTransport = new XsRingTransport({
+      sched: this.sched,
+      page: this.memory.page(startInfo.storeGfn),
+      events: this.events,
+      port: startInfo.storePort,
+      actor: this.actor,
+    });
+    this.xenbus = new XenbusClient(this.xsTransport, { sched: this.sched, actor: this.actor });
+  }
+}

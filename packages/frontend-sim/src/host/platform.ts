@@ -1,0 +1,134 @@
+import { type ChoicePolicy, type DomainEvents, EventChannels, Scheduler, unwrap } from "@xensim/evtchn";
+import { type Gfn, Hypervisor } from "@xensim/ring";
+import { XenStoreServer, type XenStoreServerOptions } from "@xensim/xenstore-core";
+import { GNTTAB_RESERVED_XENSTORE, XenstoreRingHost } from "@xensim/xenstore-core/ring-transport";
+import type { StartInfo } from "../guest/start-info.ts";
+import { XenbusClient } from "../guest/xenbus/xs-client.ts";
+import { LocalSocketTransport } from "./xenstored/local-socket.ts";
+
+export interface PlatformOptions {
+  readonly policy?: ChoicePolicy;
+  readonly store?: Omit<XenStoreServerOptions, "host" | "trace">;
+  /** Record the trace in memory (default true; benchmarks turn it off). */
+  readonly recordTrace?: boolean;
+}
+
+/**
+ * The simulated host: one scheduler, the hypervisor's memory/grant tables and event channels,
+ * dom0, and xenstored serving guests through their XenStore pages. Domains are built here the
+ * way libxc's domain builder does it: a XenStore page in the guest's memory, grant ref 1 pre-filled
+ * for xenstored, an unbound event channel offered to dom0 — then the toolstack INTRODUCEs them.
+ */
+export class Platform {
+  readonly sched: Scheduler;
+  readonly evtchn: EventChannels;
+  readonly hypervisor: Hypervisor;
+  readonly xenstored: XenStoreServer;
+  readonly ringHost: XenstoreRingHost;
+  readonly dom0: DomainEvents;
+
+  constructor(options: PlatformOptions = {}) {
+    this.sched = new Scheduler({
+      ...(options.policy ? { policy: options.policy } : {}),
+      trace: { record: options.recordTrace ?? true },
+    });
+    this.evtchn = new EventChannels(this.sched);
+    this.hypervisor = new Hypervisor();
+    this.hypervisor.createDomain(0);
+    this.dom0 = this.evtchn.addDomain(0, { privileged: true });
+    this.ringHost = new XenstoreRingHost({
+      sched: this.sched,
+      evtchn: this.evtchn,
+      hypervisor: this.hypervisor,
+    });
+    const trace = this.sched.trace;
+    this.xenstored = new XenStoreServer({
+      ...options.store,
+      // The server copies the host's functions; bind them to the ring host.
+      host: {
+        domainExists: (domid) => this.ringHost.domainExists(domid),
+        introduce: (domid, gfn, port) => this.ringHost.introduce(domid, gfn, port),
+        release: (domid) => this.ringHost.release(domid),
+      },
+      trace: (e) => {
+        if (!trace.enabled) return;
+        if (e.kind === "frame-in" || e.kind === "frame-out") {
+          trace.emit("xenstored", e.kind === "frame-in" ? "xs.request" : "xs.reply", {
+            domid: e.domid,
+            conn: e.connId,
+            type: e.typeName,
+            req_id: e.reqId,
+            tx_id: e.txId,
+            payload: printable(e.payload),
+          });
+        } else if (e.kind === "watch-event") {
+          trace.emit("xenstored", "xs.watch_event", {
+            domid: e.domid,
+            conn: e.connId,
+            path: e.path,
+            token: e.token,
+          });
+        } else {
+          const { kind, ...rest } = e;
+          trace.emit("xenstored", `xs.${kind}`, rest as Record<string, string | number | boolean>);
+        }
+      },
+    });
+    this.ringHost.attach(this.xenstored);
+  }
+
+  /**
+   * The domain builder's part of creating a guest (libxc xc_dom_*): memory and grant table, the
+   * XenStore page with grant ref 1 for xenstored, the store event channel. Returns the guest's
+   * start_info; the toolstack then writes `store/*` and INTRODUCEs the domain.
+   */
+  buildDomain(domid: number): StartInfo {
+    const dom = this.hypervisor.createDomain(domid);
+    this.evtchn.addDomain(domid);
+    const gfn = dom.memory.allocate();
+    if (typeof gfn !== "number") throw new Error(`dom${domid}: no memory for the XenStore page`);
+    dom.grantTable.seedReservedEntry(GNTTAB_RESERVED_XENSTORE, 0, gfn as Gfn);
+    // xc_evtchn_alloc_unbound(xch, domid, store_domid): a port in the guest offered to dom0.
+    const port = unwrap(this.dom0.allocUnbound(0, domid), "alloc_unbound(store)");
+    return { domid, storeGfn: gfn as Gfn, storePort: port };
+  }
+
+  /**
+   * Runs the scheduler until idle and returns what `work` resolved to. If the machine went idle
+   * with `work` still pending (a lost wake-up, a deadlock), fails at once with what was waiting
+   * instead of hanging.
+   */
+  async settle<T>(work: Promise<T>): Promise<T> {
+    let state: "pending" | "done" = "pending";
+    const tracked = work.finally(() => {
+      state = "done";
+    });
+    tracked.catch(() => undefined);
+    await this.sched.run();
+    if (state === "pending") {
+      throw new Error(
+        `machine idle but work still pending (at ${this.sched.now} ns, step ${this.sched.steps})`,
+      );
+    }
+    return tracked;
+  }
+
+  /** A dom0 process's XenStore client over the local socket (toolstack, backends). */
+  dom0Client(actor: string): XenbusClient {
+    const t = new LocalSocketTransport(this.sched, this.xenstored, actor);
+    return new XenbusClient(t, { sched: this.sched, actor });
+  }
+}
+
+/** Payload bytes as text for the trace: printable ASCII kept, NUL shown as "\0", others escaped. */
+export function printable(bytes: Uint8Array): string {
+  let s = "";
+  const n = Math.min(bytes.length, 256);
+  for (let i = 0; i < n; i++) {
+    const c = bytes[i]!;
+    if (c === 0) s += "\\0";
+    else if (c >= 0x20 && c < 0x7f && c !== 0x5c) s += String.fromCharCode(c);
+    else s += `\\x${c.toString(16).padStart(2, "0")}`;
+  }
+  return bytes.length > n ? `${s}…(${bytes.length} bytes)` : s;
+}
