@@ -190,11 +190,39 @@ export class XenstoredDaemon {
       outstandingLimit: q.outstanding,
       queuedEventLimit: q.queuedEvents,
     });
+    this.traceEvents(conn);
     const t = new SocketTransport(sock, conn, (x) => this.transports.delete(x));
     this.transports.add(t);
   }
 
+  /**
+   * Traces every watch event offered to the connection, WATCH's initial event included (the
+   * server traces only the events fire_watches() delivers), with what became of it.
+   */
+  private traceEvents(conn: XsConnection): void {
+    const s = conn.session;
+    const deliver = s.deliverEvent;
+    s.deliverEvent = (path, token) => {
+      const r = deliver(path, token);
+      const base = { connId: s.id, domid: s.domid, path, token };
+      this.emitTrace(
+        r === "queued"
+          ? { kind: "watch-event", ...base }
+          : { kind: "watch-event-dropped", ...base, reason: r },
+      );
+      return r;
+    };
+  }
+
   private onTraceEvent(e: TraceEvent): void {
+    // socket connections trace their own events (traceEvents); "too-long" never reaches them
+    if (e.kind === "watch-event" || (e.kind === "watch-event-dropped" && e.reason !== "too-long")) {
+      if (this.server?.connection(e.connId)) return;
+    }
+    this.emitTrace(e);
+  }
+
+  private emitTrace(e: TraceEvent): void {
     if (e.kind === "watch-event-dropped" && e.reason === "queue-full") this.droppedEvents++;
     this.trace?.sink(e);
     this.options.onTrace?.(e);
