@@ -231,26 +231,35 @@ export class RingLink {
     let budget = this.host.readBudget;
     while (budget > 0 && this.conn.inputBytes < 16 + 4096 && !this.conn.closed) {
       const n = this.end.read(this.scratch, 0, Math.min(this.scratch.length, budget));
-      if (typeof n !== "number")
-        return this.fail(XENSTORE_ERROR_RINGIDX, `req indexes prod=${n.prod} cons=${n.cons}`);
+      if (typeof n !== "number") {
+        this.fail(XENSTORE_ERROR_RINGIDX, `req indexes prod=${n.prod} cons=${n.cons}`);
+        return;
+      }
       if (n === 0) break;
       moved = true;
       budget -= n;
       this.host.traceRing(this.domid, "xs.ring.req", { bytes: n, req_cons: this.iface.reqCons });
       this.conn.deliver(this.scratch.subarray(0, n));
-      if (this.conn.fatalError !== null) return this.fail(XENSTORE_ERROR_PROTO, this.conn.fatalError.message);
+      if (this.conn.fatalError !== null) {
+        this.fail(XENSTORE_ERROR_PROTO, this.conn.fatalError.message);
+        return;
+      }
     }
     // Output: as much as fits; the rest waits for the guest to consume and kick.
     for (let i = 0; i < 2 && this.conn.outputBytes > 0; i++) {
       const used = this.end.unconsumedResponseBytes();
       if (typeof used !== "number") {
-        return this.fail(XENSTORE_ERROR_RINGIDX, `rsp indexes prod=${used.prod} cons=${used.cons}`);
+        this.fail(XENSTORE_ERROR_RINGIDX, `rsp indexes prod=${used.prod} cons=${used.cons}`);
+        return;
       }
       const free = XENSTORE_RING_SIZE - used;
       if (free === 0) break;
       const bytes = this.conn.takeOutput(free);
       const w = this.end.write(bytes);
-      if (typeof w !== "number") return this.fail(XENSTORE_ERROR_RINGIDX, "rsp indexes");
+      if (typeof w !== "number") {
+        this.fail(XENSTORE_ERROR_RINGIDX, "rsp indexes");
+        return;
+      }
       moved = true;
       this.host.traceRing(this.domid, "xs.ring.rsp", { bytes: w, rsp_prod: this.iface.rspProd });
     }
