@@ -279,9 +279,15 @@ export class XenStoreServer implements ServerCore, ConnectionHost {
     };
   }
 
+  /** env objects per session (live store) and per transaction, rebuilt when targets change */
+  private envCache = new WeakMap<object, ops.OpEnv>();
+
   /** @internal */
   env(s: Session, tx: Transaction | null): ops.OpEnv {
-    return {
+    const key: object = tx ?? s;
+    const cached = this.envCache.get(key);
+    if (cached) return cached;
+    const env: ops.OpEnv = {
       profile: this.profile,
       quotas: this.quotas,
       caller: this.callerOf(s),
@@ -293,6 +299,8 @@ export class XenStoreServer implements ServerCore, ConnectionHost {
       },
       domainExists: (d) => this.host.domainExists(d),
     };
+    this.envCache.set(key, env);
+    return env;
   }
 
   /** cx fire_watches(): deliver an event for `path` to every matching, permitted watch. */
@@ -488,6 +496,7 @@ export class XenStoreServer implements ServerCore, ConnectionHost {
     }
     this.removeOwnedNodes(domid);
     this.domainTable.remove(domid);
+    this.envCache = new WeakMap();
     this.host.release(domid);
     this.emit({ kind: "domain-released", domid });
     this.fire(SPECIAL_RELEASE, true, () => () => true);
@@ -527,6 +536,7 @@ export class XenStoreServer implements ServerCore, ConnectionHost {
     if (!d) return "ENOENT";
     if (!this.domainTable.get(target)) return "ENOENT";
     d.target = target;
+    this.envCache = new WeakMap();
     return null;
   }
 

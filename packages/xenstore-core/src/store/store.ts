@@ -5,7 +5,7 @@ import { omDelete, omGet, omSet } from "../pds/ordered-map.ts";
 import type { NodeAccess } from "./access.ts";
 import { splitPath } from "./paths.ts";
 import type { Perms } from "./permissions.ts";
-import { EMPTY_VALUE, lookup, newNode, own, updateAt, type XsNode } from "./tree.ts";
+import { EMPTY_VALUE, lookupPath, newNode, own, updateAt, type XsNode } from "./tree.ts";
 
 export class XsStore implements NodeAccess {
   root: XsNode;
@@ -57,7 +57,7 @@ export class XsStore implements NodeAccess {
   }
 
   get(path: string): XsNode | undefined {
-    return lookup(this.root, splitPath(path));
+    return lookupPath(this.root, path);
   }
 
   setNode(path: string, value: Uint8Array, perms: Perms): void {

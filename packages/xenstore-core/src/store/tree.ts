@@ -66,3 +66,17 @@ export function updateAt(
   n.children = omSet(n.children, edit, name, nc);
   return n;
 }
+
+/** Looks a canonical absolute path up without splitting it into an array. */
+export function lookupPath(root: XsNode, path: string): XsNode | undefined {
+  let n: XsNode | undefined = root;
+  let i = 1;
+  const len = path.length;
+  while (i < len && n !== undefined) {
+    let j = path.indexOf("/", i);
+    if (j < 0) j = len;
+    n = omGet(n.children, path.slice(i, j));
+    i = j + 1;
+  }
+  return n;
+}

@@ -7,6 +7,10 @@ const EMPTY = new Uint8Array(0);
 /** Bytes → string, one char per byte (latin1). */
 export function bytesToLatin1(bytes: Uint8Array, start = 0, end = bytes.length): string {
   let s = "";
+  if (end - start <= 64) {
+    for (let i = start; i < end; i++) s += String.fromCharCode(bytes[i]!);
+    return s;
+  }
   const CHUNK = 8192;
   for (let i = start; i < end; i += CHUNK) {
     const j = Math.min(end, i + CHUNK);
