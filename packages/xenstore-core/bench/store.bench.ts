@@ -1,5 +1,8 @@
 // `pnpm bench`: XenStore workloads W1–W6 in-process against the store API (as dom0), each from
 // a fresh server, plus growth at 10× size (time(10n)/time(n)/10; 1.0 = linear).
+
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import type { BenchModule, BenchOptions, Figures } from "../../../scripts/bench-kit.ts";
 import { timeSync } from "../../../scripts/bench-kit.ts";
 import { XenStoreServer } from "../src/index.ts";
@@ -92,12 +95,13 @@ function w6(ops: number): number {
 }
 
 function heapBytesPerNode(n: number): number {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  gc?.();
+  setFlagsFromString("--expose-gc");
+  const gc = runInNewContext("gc") as () => void;
+  gc();
   const before = process.memoryUsage().heapUsed;
   const server = new XenStoreServer();
   fill(server.direct(0), n);
-  gc?.();
+  gc();
   const after = process.memoryUsage().heapUsed;
   const nodes = server.store.totalNodes();
   return (after - before) / nodes;
