@@ -1,32 +1,8 @@
 import { SeededPolicy } from "@xensim/evtchn";
-import { GuestKernel } from "@xensim/frontend-sim/guest";
 import { Platform } from "@xensim/frontend-sim/host";
 import { XENSTORE_ERROR_RINGIDX, XenstoreInterface } from "@xensim/ring";
 import { describe, expect, it } from "vitest";
-
-async function bootGuest(platform: Platform, domid: number): Promise<GuestKernel> {
-  const start = platform.buildDomain(domid);
-  const tools = platform.dom0Client("toolstack");
-  const home = `/local/domain/${domid}`;
-  const setup = (async () => {
-    await tools.write(0, home, "");
-    await tools.setPerms(0, home, ["n0", `r${domid}`]);
-    await tools.mkdir(0, `${home}/data`);
-    await tools.setPerms(0, `${home}/data`, [`n${domid}`]);
-    await tools.introduceDomain(domid, start.storeGfn, start.storePort);
-  })();
-  await platform.settle(setup);
-  const dom = platform.hypervisor.domain(domid)!;
-  return new GuestKernel(
-    {
-      sched: platform.sched,
-      events: platform.evtchn.domain(domid),
-      memory: dom.memory,
-      grantTable: dom.grantTable,
-    },
-    start,
-  );
-}
+import { bootGuest } from "./support/boot-guest.ts";
 
 describe("XenStore over the shared page", () => {
   it("carries a guest write to dom0 and a dom0 write to the guest's watch, through ring bytes only", async () => {
