@@ -3,6 +3,7 @@
 // output: pulled from the connection only while the socket can take it.
 import type { Socket } from "node:net";
 import type { XsConnection } from "../server/connection.ts";
+import { XENSTORE_PAYLOAD_MAX, XS_HEADER_SIZE } from "../wire/xs-wire.ts";
 
 /** Bytes taken from the connection per write (a few frames; keeps one client from hogging). */
 const OUT_CHUNK = 64 * 1024;
@@ -27,6 +28,11 @@ export class SocketTransport {
   private waitingDrain = false;
   private readPaused = false;
   private ended = false;
+  /** request framing, only to find where one request ends (the connection parses them) */
+  private readonly hdr = new Uint8Array(XS_HEADER_SIZE);
+  private readonly hdrView = new DataView(this.hdr.buffer);
+  private hdrFill = 0;
+  private bodyLeft = 0;
   private readonly offOutput: () => void;
   private readonly offClose: () => void;
 
@@ -40,11 +46,7 @@ export class SocketTransport {
     // the server closed it: a fatal protocol error (cx handle_input(): len >
     // XENSTORE_PAYLOAD_MAX → ignore_connection()), RELEASE of its domain, daemon stop
     this.offClose = conn.onClose(() => this.end());
-    socket.on("data", (d: Buffer) => {
-      this.conn.deliver(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
-      this.flush();
-      this.checkInput();
-    });
+    socket.on("data", (d: Buffer) => this.input(new Uint8Array(d.buffer, d.byteOffset, d.byteLength)));
     socket.on("drain", () => {
       this.waitingDrain = false;
       this.flush();
@@ -54,6 +56,52 @@ export class SocketTransport {
     socket.on("end", () => this.end());
     // output queued before we attached (e.g. nothing today, but a restored connection could have some)
     this.flush();
+  }
+
+  /**
+   * Delivers client bytes one request at a time, writing output between requests, as cx's
+   * main loop does (handle_input() completes one message, process_message() answers it,
+   * handle_output() writes): watch events a request fires are on their way before the next
+   * request runs, so only events that really wait unread are merged (XSA-326), not every
+   * identical pair inside one pipelined burst.
+   */
+  private input(bytes: Uint8Array): void {
+    let off = 0;
+    while (off < bytes.length && !this.ended) {
+      let n: number;
+      if (this.bodyLeft > 0) {
+        n = Math.min(this.bodyLeft, bytes.length - off);
+        this.bodyLeft -= n;
+        this.conn.deliver(bytes.subarray(off, off + n));
+        off += n;
+        if (this.bodyLeft === 0) this.flush();
+        continue;
+      }
+      n = Math.min(XS_HEADER_SIZE - this.hdrFill, bytes.length - off);
+      this.hdr.set(bytes.subarray(off, off + n), this.hdrFill);
+      this.hdrFill += n;
+      if (this.hdrFill < XS_HEADER_SIZE) {
+        this.conn.deliver(bytes.subarray(off, off + n));
+        off += n;
+        continue;
+      }
+      this.hdrFill = 0;
+      const len = this.hdrView.getUint32(12, true);
+      if (len > XENSTORE_PAYLOAD_MAX) {
+        // the connection closes on this header (cx handle_input()); hand it everything
+        this.conn.deliver(bytes.subarray(off));
+        off = bytes.length;
+        break;
+      }
+      this.bodyLeft = len;
+      const take = Math.min(n + len, bytes.length - off);
+      this.bodyLeft -= take - n;
+      this.conn.deliver(bytes.subarray(off, off + take));
+      off += take;
+      if (this.bodyLeft === 0) this.flush();
+    }
+    this.flush();
+    this.checkInput();
   }
 
   /** Moves output from the connection to the socket until either is empty/full. */
