@@ -68,8 +68,8 @@ export {
   SharedRingHeader,
   SRING_HEADER_SIZE,
 } from "./ring/shared-ring.ts";
-export type { SlotWriter } from "./ring/slot.ts";
-export { SlotSnapshot } from "./ring/slot.ts";
+export { SlotSnapshot } from "./ring/slot-snapshot.ts";
+export type { SlotWriter } from "./ring/slot-writer.ts";
 export type { XenstoreRingIndexError } from "./xenstore-page/xenstore-byte-ring.ts";
 export { XenstoreGuestEnd, XenstoreServerEnd } from "./xenstore-page/xenstore-byte-ring.ts";
 export * from "./xenstore-page/xenstore-interface.ts";

@@ -35,8 +35,12 @@ export class AccessLease {
     this.#ended ??= reason;
   }
 
-  /** Throws StalePageAccessError if the lease has ended. */
+  /** Throws StalePageAccessError if the lease has ended. Kept tiny so hot paths can inline it. */
   check(): void {
-    if (this.#ended !== undefined) throw new StalePageAccessError(this.#ended, this.what);
+    if (this.#ended !== undefined) this.#fail();
+  }
+
+  #fail(): never {
+    throw new StalePageAccessError(this.#ended as LeaseEndReason, this.what);
   }
 }

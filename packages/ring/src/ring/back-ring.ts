@@ -8,8 +8,10 @@ import type { PageSequence } from "./page-sequence.ts";
 import type { RingError } from "./ring-error.ts";
 import { ringSize, u32 } from "./ring-index.ts";
 import type { RingProtocol } from "./ring-protocol.ts";
+import { RingSlots } from "./ring-slots.ts";
 import { SHARED_RING_HEADER, SharedRingHeader } from "./shared-ring.ts";
-import { RingSlots, SlotSnapshot, SlotWriter } from "./slot.ts";
+import { notASnapshotFor, SlotSnapshot } from "./slot-snapshot.ts";
+import type { SlotWriter } from "./slot-writer.ts";
 
 const REQ_PROD = SHARED_RING_HEADER.fields.req_prod.offset;
 const REQ_EVENT = SHARED_RING_HEADER.fields.req_event.offset;
@@ -23,7 +25,6 @@ export class BackRing<P extends RingProtocol = RingProtocol> {
   readonly header: SharedRingHeader;
   readonly #mask: number;
   readonly #slots: RingSlots;
-  readonly #writer: SlotWriter;
   readonly #hdr: DataView;
   readonly #hdrLease: AccessLease;
   readonly #reqSize: number;
@@ -46,8 +47,7 @@ export class BackRing<P extends RingProtocol = RingProtocol> {
     if (this.size === 0) throw new RangeError(`${protocol.name}: no slot fits in ${seq.pageCount} page(s)`);
     this.#mask = this.size - 1;
     this.header = new SharedRingHeader(seq);
-    this.#slots = new RingSlots(seq, protocol.slotSize, this.size);
-    this.#writer = new SlotWriter(this.#slots, protocol.response.size);
+    this.#slots = new RingSlots(seq, protocol.slotSize, this.size, protocol.response.size);
     const page0 = seq.pageInternals(0);
     this.#hdr = page0.dv;
     this.#hdrLease = page0.lease;
@@ -93,9 +93,8 @@ export class BackRing<P extends RingProtocol = RingProtocol> {
   takeRequest(into: SlotSnapshot<P["request"]>): boolean {
     const cons = this.#reqCons;
     if (cons === this.#reqLimit) return false;
-    if (into.byteLength !== this.#reqSize)
-      throw new TypeError(`${this.protocol.name}: not a request snapshot`);
-    this.#slots.copyOut(cons & this.#mask, into.bytes, this.#reqSize);
+    if (into.byteLength !== this.#reqSize) notASnapshotFor(this.protocol.name);
+    this.#slots.copyOut(cons & this.#mask, into);
     this.#reqCons = (cons + 1) >>> 0;
     return true;
   }
@@ -113,7 +112,7 @@ export class BackRing<P extends RingProtocol = RingProtocol> {
     const pvt = this.#rspProdPvt;
     if (pvt === this.#reqCons) return undefined;
     this.#rspProdPvt = (pvt + 1) >>> 0;
-    return this.#writer.position(pvt & this.#mask);
+    return this.#slots.writer(pvt & this.#mask);
   }
 
   /** nextResponse + encode the given fields. False when no consumed request awaits a response. */
@@ -137,7 +136,7 @@ export class BackRing<P extends RingProtocol = RingProtocol> {
     const oldProd = hdr.getUint32(RSP_PROD, true);
     const newProd = this.#rspProdPvt;
     hdr.setUint32(RSP_PROD, newProd, true);
-    return u32(newProd - hdr.getUint32(RSP_EVENT, true)) < u32(newProd - oldProd);
+    return (newProd - hdr.getUint32(RSP_EVENT, true)) >>> 0 < (newProd - oldProd) >>> 0; // mustNotify
   }
 
   /**

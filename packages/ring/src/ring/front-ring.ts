@@ -8,8 +8,10 @@ import type { PageSequence } from "./page-sequence.ts";
 import type { RingError } from "./ring-error.ts";
 import { ringSize, u32 } from "./ring-index.ts";
 import type { RingProtocol } from "./ring-protocol.ts";
+import { RingSlots } from "./ring-slots.ts";
 import { initSharedRing, SHARED_RING_HEADER, SharedRingHeader } from "./shared-ring.ts";
-import { RingSlots, SlotSnapshot, SlotWriter } from "./slot.ts";
+import { notASnapshotFor, SlotSnapshot } from "./slot-snapshot.ts";
+import type { SlotWriter } from "./slot-writer.ts";
 
 const REQ_PROD = SHARED_RING_HEADER.fields.req_prod.offset;
 const REQ_EVENT = SHARED_RING_HEADER.fields.req_event.offset;
@@ -23,7 +25,6 @@ export class FrontRing<P extends RingProtocol = RingProtocol> {
   readonly header: SharedRingHeader;
   readonly #mask: number;
   readonly #slots: RingSlots;
-  readonly #writer: SlotWriter;
   readonly #hdr: DataView;
   readonly #hdrLease: AccessLease;
   readonly #rspSize: number;
@@ -52,8 +53,7 @@ export class FrontRing<P extends RingProtocol = RingProtocol> {
     if (this.size === 0) throw new RangeError(`${protocol.name}: no slot fits in ${seq.pageCount} page(s)`);
     this.#mask = this.size - 1;
     this.header = new SharedRingHeader(seq);
-    this.#slots = new RingSlots(seq, protocol.slotSize, this.size);
-    this.#writer = new SlotWriter(this.#slots, protocol.request.size);
+    this.#slots = new RingSlots(seq, protocol.slotSize, this.size, protocol.request.size);
     const page0 = seq.pageInternals(0);
     this.#hdr = page0.dv;
     this.#hdrLease = page0.lease;
@@ -86,9 +86,9 @@ export class FrontRing<P extends RingProtocol = RingProtocol> {
    */
   nextRequest(): SlotWriter | undefined {
     const pvt = this.#reqProdPvt;
-    if (u32(pvt - this.#rspCons) >= this.size) return undefined;
+    if ((pvt - this.#rspCons) >>> 0 >= this.size) return undefined;
     this.#reqProdPvt = (pvt + 1) >>> 0;
-    return this.#writer.position(pvt & this.#mask);
+    return this.#slots.writer(pvt & this.#mask);
   }
 
   /** nextRequest + encode the given fields (others keep the slot's old bytes). False when full. */
@@ -112,7 +112,7 @@ export class FrontRing<P extends RingProtocol = RingProtocol> {
     const oldProd = hdr.getUint32(REQ_PROD, true);
     const newProd = this.#reqProdPvt;
     hdr.setUint32(REQ_PROD, newProd, true);
-    return u32(newProd - hdr.getUint32(REQ_EVENT, true)) < u32(newProd - oldProd);
+    return (newProd - hdr.getUint32(REQ_EVENT, true)) >>> 0 < (newProd - oldProd) >>> 0; // mustNotify
   }
 
   /**
@@ -143,9 +143,8 @@ export class FrontRing<P extends RingProtocol = RingProtocol> {
   takeResponse(into: SlotSnapshot<P["response"]>): boolean {
     const cons = this.#rspCons;
     if (cons === this.#rspLimit) return false;
-    if (into.byteLength !== this.#rspSize)
-      throw new TypeError(`${this.protocol.name}: not a response snapshot`);
-    this.#slots.copyOut(cons & this.#mask, into.bytes, this.#rspSize);
+    if (into.byteLength !== this.#rspSize) notASnapshotFor(this.protocol.name);
+    this.#slots.copyOut(cons & this.#mask, into);
     this.#rspCons = (cons + 1) >>> 0;
     return true;
   }
