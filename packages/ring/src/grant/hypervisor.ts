@@ -7,7 +7,7 @@ import { DOMID_SELF, type DomId, isOrdinaryDomId } from "../domid.ts";
 import { AccessLease } from "../memory/access-lease.ts";
 import { GuestMemory, type GuestMemoryOptions } from "../memory/guest-memory.ts";
 import { type Gfn, PAGE_SIZE } from "../memory/page.ts";
-import { PageView, type ReadablePage, type WritablePage } from "../memory/page-view.ts";
+import { PageView, type ReadablePage, rawViewsOf, type WritablePage } from "../memory/page-view.ts";
 import type { ForeignMapping, MappingInfo } from "./foreign-mapping.ts";
 import {
   GNTST_bad_copy_arg,
@@ -108,6 +108,35 @@ export type MemoryHazard =
       readonly refs: readonly GrantRef[];
     };
 
+/** The grantee's handle on one mapping; `live` follows the lease that unmap ends. */
+class LiveMapping implements ForeignMapping {
+  readonly grantee: DomId;
+  readonly handle: GrantHandle;
+  readonly granter: DomId;
+  readonly ref: GrantRef;
+  readonly readonly: boolean;
+  readonly frame: Gfn;
+  readonly #lease: AccessLease;
+
+  constructor(
+    info: MappingInfo,
+    readonly page: ReadablePage,
+    lease: AccessLease,
+  ) {
+    this.grantee = info.grantee;
+    this.handle = info.handle;
+    this.granter = info.granter;
+    this.ref = info.ref;
+    this.readonly = info.readonly;
+    this.frame = info.frame;
+    this.#lease = lease;
+  }
+
+  get live(): boolean {
+    return !this.#lease.ended;
+  }
+}
+
 interface MaptrackEntry {
   readonly info: MappingInfo;
   readonly lease: AccessLease;
@@ -120,10 +149,16 @@ interface DomainState extends Domain {
   nextHandle: GrantHandle;
 }
 
-/** A pinned granter buffer during a copy (Xen struct gnttab_copy_buf). */
+/** A claimed side of a copy (Xen struct gnttab_copy_buf): its bytes and, for a grant, the pin to drop. */
 interface CopyBuf {
   readonly bytes: Uint8Array;
-  readonly release: () => void;
+  readonly pinned: GrantTable | undefined;
+  readonly ref: GrantRef;
+  readonly readonly: boolean;
+}
+
+function releaseCopyBuf(buf: CopyBuf): void {
+  buf.pinned?.dropPin(buf.ref, buf.readonly); // release_grant_for_copy
 }
 
 const MAX_PIN = 0x7f; // Xen refuses a pin when a count's top bit would be set (pin & 0x80808080)
@@ -190,14 +225,7 @@ export class Hypervisor {
     const lease = new AccessLease(`d${grantee} mapping of d${granter} ref ${ref} (handle ${handle})`);
     const info: MappingInfo = { grantee, handle, granter, ref, readonly, frame: pin.frame };
     ld.maptrack.set(handle, { info, lease });
-    const page = new PageView(pin.buffer, lease, !readonly);
-    const mapping: ForeignMapping = {
-      ...info,
-      page,
-      get live() {
-        return !lease.ended;
-      },
-    };
+    const mapping: ForeignMapping = new LiveMapping(info, new PageView(pin.buffer, lease, !readonly), lease);
     return { status: GNTST_okay, handle, mapping };
   }
 
@@ -240,7 +268,7 @@ export class Hypervisor {
     if (typeof src === "number") return src;
     const dst = this.#claimCopyBuf(caller, dd, op.dest, dstIsRef, false);
     if (typeof dst === "number") {
-      src.release();
+      releaseCopyBuf(src);
       return dst;
     }
     try {
@@ -252,8 +280,8 @@ export class Hypervisor {
       dst.bytes.set(src.bytes.subarray(so, so + len), doff);
       return GNTST_okay;
     } finally {
-      src.release();
-      dst.release();
+      releaseCopyBuf(src);
+      releaseCopyBuf(dst);
     }
   }
 
@@ -275,11 +303,11 @@ export class Hypervisor {
       if (ref >= d.grantTable.nrEntries) return GNTST_bad_gntref;
       const pin = this.#pin(d, ref, caller, readonly, false);
       if (typeof pin === "number") return pin;
-      return { bytes: new Uint8Array(pin.buffer), release: () => d.grantTable.dropPin(ref, readonly) };
+      return { bytes: rawViewsOf(pin.buffer).u8, pinned: d.grantTable, ref, readonly };
     }
     const buffer = ptr.gfn === undefined ? undefined : d.memory.frameBuffer(ptr.gfn);
     if (buffer === undefined) return GNTST_bad_page; // get_paged_frame
-    return { bytes: new Uint8Array(buffer), release: () => {} };
+    return { bytes: rawViewsOf(buffer).u8, pinned: undefined, ref: 0, readonly };
   }
 
   /**

@@ -40,6 +40,19 @@ export interface PageInternals {
 
 let internalsOf: (view: PageView) => PageInternals;
 
+// One DataView/Uint8Array pair per page buffer, shared by every view of that page: a map or a
+// page() call then costs one lookup instead of two typed-array allocations.
+const rawViews = new WeakMap<ArrayBuffer, { readonly dv: DataView; readonly u8: Uint8Array }>();
+/** Package-internal: the shared raw views of a page buffer (Hypervisor grant copy uses the bytes). */
+export function rawViewsOf(buffer: ArrayBuffer): { readonly dv: DataView; readonly u8: Uint8Array } {
+  let v = rawViews.get(buffer);
+  if (v === undefined) {
+    v = { dv: new DataView(buffer), u8: new Uint8Array(buffer) };
+    rawViews.set(buffer, v);
+  }
+  return v;
+}
+
 /** The one implementation of ReadablePage/WritablePage; `writable` is fixed at construction. */
 export class PageView implements WritablePage {
   readonly #dv: DataView;
@@ -54,8 +67,9 @@ export class PageView implements WritablePage {
 
   constructor(buffer: ArrayBuffer, lease: AccessLease, writable: boolean) {
     if (buffer.byteLength !== PAGE_SIZE) throw new RangeError("a page is 4096 bytes");
-    this.#dv = new DataView(buffer);
-    this.#u8 = new Uint8Array(buffer);
+    const raw = rawViewsOf(buffer);
+    this.#dv = raw.dv;
+    this.#u8 = raw.u8;
     this.#lease = lease;
     this.#writable = writable;
   }
