@@ -21,14 +21,5 @@ export async function introduceGuest(platform: Platform, domid: number) {
 
 export async function bootGuest(platform: Platform, domid: number): Promise<GuestKernel> {
   const start = await introduceGuest(platform, domid);
-  const dom = platform.hypervisor.domain(domid)!;
-  return new GuestKernel(
-    {
-      sched: platform.sched,
-      events: platform.evtchn.domain(domid),
-      memory: dom.memory,
-      grantTable: dom.grantTable,
-    },
-    start,
-  );
+  return new GuestKernel(platform.guestResources(domid), start);
 }

@@ -21,18 +21,7 @@ async function bootGuests(platform: Platform, n: number): Promise<GuestKernel[]>
         await tools.introduceDomain(d, start.storeGfn, start.storePort);
       })(),
     );
-    const dom = platform.hypervisor.domain(d)!;
-    guests.push(
-      new GuestKernel(
-        {
-          sched: platform.sched,
-          events: platform.evtchn.domain(d),
-          memory: dom.memory,
-          grantTable: dom.grantTable,
-        },
-        start,
-      ),
-    );
+    guests.push(new GuestKernel(platform.guestResources(d), start));
   }
   return guests;
 }

@@ -1,5 +1,6 @@
 import type { DomainEvents, Scheduler } from "@xensim/evtchn";
 import type { GrantTable, GuestMemory } from "@xensim/ring";
+import type { GrantOps, Kernel } from "../xenbus/kernel.ts";
 import type { StartInfo } from "./start-info.ts";
 import { XenbusClient } from "./xenbus/xs-client.ts";
 import { XsRingTransport } from "./xenbus/xs-ring-transport.ts";
@@ -10,6 +11,7 @@ export interface GuestResources {
   readonly events: DomainEvents;
   readonly memory: GuestMemory;
   readonly grantTable: GrantTable;
+  readonly gnttab: GrantOps;
 }
 
 /**
@@ -17,13 +19,14 @@ export interface GuestResources {
  * It reaches XenStore only through its ring page and event channel (xenbus_comms), never by
  * calling the store.
  */
-export class GuestKernel {
+export class GuestKernel implements Kernel {
   readonly domid: number;
   readonly actor: string;
   readonly sched: Scheduler;
   readonly events: DomainEvents;
   readonly memory: GuestMemory;
   readonly grantTable: GrantTable;
+  readonly gnttab: GrantOps;
   readonly xsTransport: XsRingTransport;
   readonly xenbus: XenbusClient;
 
@@ -37,6 +40,7 @@ export class GuestKernel {
     this.events = resources.events;
     this.memory = resources.memory;
     this.grantTable = resources.grantTable;
+    this.gnttab = resources.gnttab;
     // xenbus_init(): the store page and port come from start_info.
     this.xsTransport = new XsRingTransport({
       sched: this.sched,

@@ -2,8 +2,10 @@ import { type ChoicePolicy, type DomainEvents, EventChannels, Scheduler, unwrap 
 import { type Gfn, Hypervisor } from "@xensim/ring";
 import { XenStoreServer, type XenStoreServerOptions } from "@xensim/xenstore-core";
 import { GNTTAB_RESERVED_XENSTORE, XenstoreRingHost } from "@xensim/xenstore-core/ring-transport";
+import type { GuestResources } from "../guest/kernel.ts";
 import type { StartInfo } from "../guest/start-info.ts";
 import { XenbusClient } from "../guest/xenbus/xs-client.ts";
+import { grantOpsFor } from "../xenbus/kernel.ts";
 import { LocalSocketTransport } from "./xenstored/local-socket.ts";
 
 export interface PlatformOptions {
@@ -111,6 +113,19 @@ export class Platform {
       );
     }
     return tracked;
+  }
+
+  /** What the hypervisor hands a guest kernel of `domid` (its memory, grants, event channels). */
+  guestResources(domid: number): GuestResources {
+    const dom = this.hypervisor.domain(domid);
+    if (dom === undefined) throw new Error(`no domain ${domid}`);
+    return {
+      sched: this.sched,
+      events: this.evtchn.domain(domid),
+      memory: dom.memory,
+      grantTable: dom.grantTable,
+      gnttab: grantOpsFor(this.hypervisor, domid),
+    };
   }
 
   /** A dom0 process's XenStore client over the local socket (toolstack, backends). */
