@@ -1,0 +1,149 @@
+// `pnpm bench daemon`: write+read pairs over the Unix socket against `pnpm xenstored` (a child
+// process, as users run it) and against Debian's cxenstored from ../shared/refpeer in the same
+// run. ops = requests answered per second (one write+read pair = 2 ops). Clients run in this
+// process and are the same for both daemons.
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { connect, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { BenchModule, BenchOptions, Figures } from "../../../scripts/bench-kit.ts";
+import { timeAsync } from "../../../scripts/bench-kit.ts";
+import { refpeerError, startRefpeer } from "../../../test/support/refpeer.ts";
+import { XsRequest } from "../src/wire/client.ts";
+
+const CLI = resolve(import.meta.dirname, "../src/cli/xenstored.ts");
+/** `--import tsx` resolves from the working directory */
+const REPO = resolve(import.meta.dirname, "../../..");
+
+/** Connects, retrying while the listen backlog is full (cxenstored's is small: EAGAIN). */
+async function open(path: string): Promise<Socket> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await new Promise<Socket>((resolveP, reject) => {
+        const s = connect(path);
+        s.once("connect", () => resolveP(s));
+        s.once("error", reject);
+      });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if ((code !== "EAGAIN" && code !== "ECONNREFUSED") || attempt > 200) throw e;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+}
+
+/** `pairs` sequential WRITE then READ round trips on the client's own key. */
+function pairsOn(sock: Socket, id: number, pairs: number): Promise<void> {
+  return new Promise((resolveP, reject) => {
+    const key = `/bench/c${id}`;
+    const write = XsRequest.write(key, `value-${id}`, { reqId: 1 });
+    const read = XsRequest.read(key, { reqId: 2 });
+    let done = 0;
+    let buf: Buffer = Buffer.alloc(0);
+    let expectRead = false;
+    const onData = (d: Buffer) => {
+      buf = buf.length === 0 ? d : Buffer.concat([buf, d]);
+      while (buf.length >= 16) {
+        const len = buf.readUInt32LE(12);
+        if (buf.length < 16 + len) break;
+        const type = buf.readUInt32LE(0);
+        buf = buf.subarray(16 + len);
+        if (type === 16) return reject(new Error(`client ${id}: error reply`));
+        if (!expectRead) {
+          expectRead = true;
+          sock.write(read);
+        } else {
+          expectRead = false;
+          if (++done === pairs) {
+            sock.off("data", onData);
+            return resolveP();
+          }
+          sock.write(write);
+        }
+      }
+    };
+    sock.on("data", onData);
+    sock.once("error", reject);
+    sock.write(write);
+  });
+}
+
+/** Connections for `clients` concurrent clients, warmed up (JIT, first-write paths). */
+async function openClients(path: string, clients: number): Promise<Socket[]> {
+  const socks: Socket[] = [];
+  for (let i = 0; i < clients; i++) socks.push(await open(path));
+  await Promise.all(socks.map((s, i) => pairsOn(s, i, Math.max(20, Math.floor(2000 / clients)))));
+  return socks;
+}
+
+/** Requests per second of `socks` sharing `pairs` write+read pairs. */
+async function measure(socks: Socket[], pairs: number): Promise<number> {
+  const each = Math.max(1, Math.floor(pairs / socks.length));
+  const secs = await timeAsync(() => Promise.all(socks.map((s, i) => pairsOn(s, i, each))));
+  return (2 * each * socks.length) / secs;
+}
+
+function startOurs(sock: string): Promise<ChildProcess> {
+  return new Promise((resolveP, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", CLI, "--socket", sock], {
+      cwd: REPO,
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let out = "";
+    child.stdout?.on("data", (b: Buffer) => {
+      out += b.toString();
+      if (out.includes("\n")) resolveP(child);
+    });
+    child.on("exit", (code) => reject(new Error(`pnpm xenstored exited ${code}`)));
+  });
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  return new Promise((r) => {
+    if (child.exitCode !== null) return r();
+    child.once("exit", () => r());
+    child.kill("SIGTERM");
+  });
+}
+
+export async function run({ quick }: BenchOptions): Promise<Figures> {
+  const pairs = quick ? 5_000 : 100_000;
+  const dir = mkdtempSync(join(tmpdir(), "xsb-"));
+  const figures: Figures = {};
+  const configs: [string, number][] = [
+    ["", 1],
+    [".c8", 8],
+    [".c64", 64],
+  ];
+  const ours = await startOurs(join(dir, "s"));
+  const ref = await startRefpeer({ daemon: "cxenstored" });
+  if (!ref) process.stderr.write(`daemon.bench: no ratio vs cxenstored: ${refpeerError()}\n`);
+  try {
+    for (const [suffix, n] of configs) {
+      // both daemons measured alternately, best of two rounds each, half the pairs per
+      // round: neither gets a warmer client or a quieter machine
+      const a = await openClients(join(dir, "s"), n);
+      const b = ref ? await openClients(ref.socketPath, n) : null;
+      let best = 0;
+      let bestCx = 0;
+      for (let round = 0; round < 2; round++) {
+        best = Math.max(best, await measure(a, pairs / 2));
+        if (b) bestCx = Math.max(bestCx, await measure(b, pairs / 2));
+      }
+      for (const s of [...a, ...(b ?? [])]) s.destroy();
+      figures[`xenstored.socket.ops_per_s${suffix}`] = best;
+      if (b) {
+        figures[`cxenstored.socket.ops_per_s${suffix}`] = bestCx;
+        figures[`xenstored.socket.ratio_vs_cxenstored${suffix}`] = best / bestCx;
+      }
+    }
+  } finally {
+    await stop(ours);
+    ref?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return figures;
+}
+
+export default { run } satisfies BenchModule;
