@@ -79,7 +79,7 @@ export function defineStruct<F extends Fields>(
     }
     if (f.offset < 0 || f.offset + f.size > size)
       throw new Error(`${name}.${field} lies outside ${size} bytes`);
-    spans.push([f.offset, f.offset + f.size, field]);
+    if (f.size > 0) spans.push([f.offset, f.offset + f.size, field]);
   }
   spans.sort((a, b) => a[0] - b[0]);
   for (let i = 1; i < spans.length; i++) {
