@@ -2,6 +2,7 @@ import { SeededPolicy } from "@xensim/evtchn";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { XBT_NIL } from "../guest/xenbus/xs-client.ts";
+import { checkQuiescentInvariants } from "../host/invariants.ts";
 import { Machine } from "../host/machine.ts";
 import type { DeviceSpec } from "../host/toolstack/device-spec.ts";
 import type { XenbusDriver } from "./driver.ts";
@@ -94,6 +95,7 @@ describe("XenBus framework: buses, toolstack, switch_state", () => {
   it("plugs a device to Connected/Connected and unplugs it cleanly", async () => {
     const { m, g, states } = await plugAndUnplug(1);
     expect(states).toEqual(["connected", "clean"]);
+    expect(checkQuiescentInvariants(m)).toEqual([]);
     expect(g.bus.devices.size).toBe(0);
     expect(m.backendBus.devices.size).toBe(0);
     const store = m.platform.xenstored.direct(0);
@@ -122,6 +124,7 @@ describe("XenBus framework: buses, toolstack, switch_state", () => {
         const { states, g, m } = await plugAndUnplug(seed);
         expect(states).toEqual(["connected", "clean"]);
         expect(g.bus.devices.size + m.backendBus.devices.size).toBe(0);
+        expect(checkQuiescentInvariants(m)).toEqual([]);
       }),
       { numRuns: 25 },
     );
@@ -146,6 +149,16 @@ describe("XenBus framework: buses, toolstack, switch_state", () => {
     expect(s.readString("/local/domain/0/backend/toy/2/0/frontend-id")).toEqual({ ok: true, value: "2" });
     expect(s.readString("/local/domain/2/device/toy/0/state")).toEqual({ ok: true, value: "1" });
     expect(s.readString("/local/domain/2/store/port").ok).toBe(true);
+  });
+
+  it("detects a leaked event channel and a leaked grant", async () => {
+    const { m, g } = await plugAndUnplug(2);
+    g.kernel.events.allocUnbound(0);
+    const gfn = g.kernel.memory.allocate() as number;
+    g.kernel.grantTable.grantForeignAccess(0, gfn, false);
+    const f = checkQuiescentInvariants(m);
+    expect(f.some((l) => l.startsWith("leaked event channel: dom1"))).toBe(true);
+    expect(f.some((l) => l.startsWith("leaked grants: dom1"))).toBe(true);
   });
 
   it("reports dev_fatal as an error node and Closing", async () => {
