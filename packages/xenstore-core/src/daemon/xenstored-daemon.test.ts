@@ -276,6 +276,8 @@ describe("pnpm xenstored (the CLI process)", () => {
       process.execPath,
       ["--import", "tsx", cli, "--socket", sock, "--guest-socket", `1:${g}`],
       {
+        // `--import tsx` resolves from the working directory: the repository root
+        cwd: resolve(import.meta.dirname, "../../../.."),
         stdio: ["ignore", "pipe", "pipe"],
       },
     );
