@@ -19,8 +19,13 @@ export type HNode<V> = BNode<V> | CNode<V>;
 
 /** FNV-1a over UTF-16 code units. */
 export function hashString(s: string): number {
+  return hashRange(s, 0, s.length);
+}
+
+/** FNV-1a of `s.slice(start, end)`, without making the substring. */
+export function hashRange(s: string, start: number, end: number): number {
   let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
+  for (let i = start; i < end; i++) {
     h ^= s.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
@@ -36,7 +41,11 @@ function popcount(x: number): number {
 
 export function hamtGet<V>(root: HNode<V> | null, key: string): V | undefined {
   if (root === null) return undefined;
-  const hash = hashString(key);
+  return hamtGetH(root, hashString(key), key);
+}
+
+/** hamtGet with the key's hash already computed. */
+export function hamtGetH<V>(root: HNode<V>, hash: number, key: string): V | undefined {
   let node: HNode<V> = root;
   let shift = 0;
   for (;;) {
@@ -55,6 +64,42 @@ export function hamtGet<V>(root: HNode<V> | null, key: string): V | undefined {
       continue;
     }
     return k === key ? (node.a[idx + 1] as V) : undefined;
+  }
+}
+
+/**
+ * Looks up the key `s.slice(start, end)` (whose hash is `hash`) without making the substring.
+ */
+export function hamtGetRange<V>(
+  root: HNode<V>,
+  hash: number,
+  s: string,
+  start: number,
+  end: number,
+): V | undefined {
+  const len = end - start;
+  let node: HNode<V> = root;
+  let shift = 0;
+  for (;;) {
+    if (node.c) {
+      const a = node.a;
+      for (let i = 0; i < a.length; i += 2) {
+        const k = a[i] as string;
+        if (k.length === len && s.startsWith(k, start)) return a[i + 1] as V;
+      }
+      return undefined;
+    }
+    const bit = 1 << ((hash >>> shift) & 31);
+    if ((node.bitmap & bit) === 0) return undefined;
+    const idx = popcount(node.bitmap & (bit - 1)) << 1;
+    const k = node.a[idx];
+    if (k === undefined) {
+      node = node.a[idx + 1] as HNode<V>;
+      shift += 5;
+      continue;
+    }
+    const ks = k as string;
+    return ks.length === len && s.startsWith(ks, start) ? (node.a[idx + 1] as V) : undefined;
   }
 }
 
@@ -162,7 +207,18 @@ function setIn<V>(
 
 /** Returns the root with `key` → `val` (mutating nodes owned by `edit`). */
 export function hamtSet<V>(root: HNode<V> | null, edit: Edit, key: string, val: V, added: Changed): HNode<V> {
-  const hash = hashString(key);
+  return hamtSetH(root, edit, hashString(key), key, val, added);
+}
+
+/** hamtSet with the key's hash already computed. */
+export function hamtSetH<V>(
+  root: HNode<V> | null,
+  edit: Edit,
+  hash: number,
+  key: string,
+  val: V,
+  added: Changed,
+): HNode<V> {
   if (root === null) {
     added.v = true;
     return { c: false, edit, bitmap: 1 << (hash & 31), a: [key, val] };

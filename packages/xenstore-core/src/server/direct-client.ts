@@ -1,7 +1,7 @@
 // DirectClient: an in-process client running the same handlers as wire frames, without
 // framing (benchmarks, tests). Results are typed; errors are errno names.
 import type { XsErrno } from "../wire/errors.ts";
-import { bytesToLatin1, encodeStrings, encodeWrite, splitStrings } from "../wire/payload.ts";
+import { bytesToLatin1, encodeString, encodeStrings, encodeWrite, splitStrings } from "../wire/payload.ts";
 import { XsType } from "../wire/xs-wire.ts";
 import type { Session } from "./session.ts";
 import type { XenStoreServer } from "./xenstore-server.ts";
@@ -21,14 +21,29 @@ export class DirectClient {
 
   /** Raw call: type, tx id, payload → reply payload or errno. */
   call(type: number, payload: Uint8Array, txId = 0): Result<Uint8Array> {
-    this.server.enter();
+    const server = this.server;
+    server.enter();
     try {
-      const r = this.server.run(this.session, type, txId, payload);
+      const r = server.run(this.session, type, txId, payload);
       if (!r.ok) return r;
       if (r.after) r.after();
       return { ok: true, value: r.payload };
     } finally {
-      this.server.leave();
+      server.leave();
+    }
+  }
+
+  /** A call whose reply payload is not needed (OK replies). */
+  private callVoid(type: number, payload: Uint8Array, txId: number): Result<void> {
+    const server = this.server;
+    server.enter();
+    try {
+      const r = server.run(this.session, type, txId, payload);
+      if (!r.ok) return r;
+      if (r.after) r.after();
+      return VOID_OK;
+    } finally {
+      server.leave();
     }
   }
 
@@ -37,7 +52,7 @@ export class DirectClient {
   }
 
   read(path: string, txId = 0): Result<Uint8Array> {
-    return this.strs(XsType.READ, [path], txId);
+    return this.call(XsType.READ, encodeString(path), txId);
   }
 
   readString(path: string, txId = 0): Result<string> {
@@ -45,19 +60,19 @@ export class DirectClient {
   }
 
   write(path: string, value: string | Uint8Array, txId = 0): Result<void> {
-    return mapR(this.call(XsType.WRITE, encodeWrite(path, value), txId), () => undefined);
+    return this.callVoid(XsType.WRITE, encodeWrite(path, value), txId);
   }
 
   mkdir(path: string, txId = 0): Result<void> {
-    return mapR(this.strs(XsType.MKDIR, [path], txId), () => undefined);
+    return this.callVoid(XsType.MKDIR, encodeString(path), txId);
   }
 
   rm(path: string, txId = 0): Result<void> {
-    return mapR(this.strs(XsType.RM, [path], txId), () => undefined);
+    return this.callVoid(XsType.RM, encodeString(path), txId);
   }
 
   directory(path: string, txId = 0): Result<string[]> {
-    return mapR(this.strs(XsType.DIRECTORY, [path], txId), (v) => splitStrings(v).strings);
+    return mapR(this.call(XsType.DIRECTORY, encodeString(path), txId), (v) => splitStrings(v).strings);
   }
 
   getPerms(path: string, txId = 0): Result<string[]> {
@@ -81,7 +96,7 @@ export class DirectClient {
   }
 
   transactionEnd(txId: number, commit: boolean): Result<void> {
-    return mapR(this.strs(XsType.TRANSACTION_END, [commit ? "T" : "F"], txId), () => undefined);
+    return this.callVoid(XsType.TRANSACTION_END, commit ? COMMIT : ABORT, txId);
   }
 
   /** Drops this client's watches and transactions. */
@@ -89,6 +104,11 @@ export class DirectClient {
     this.server.closeSession(this.session);
   }
 }
+
+/** The result of every successful void call (shared, frozen). */
+const VOID_OK: Result<void> = Object.freeze({ ok: true, value: undefined }) as Result<void>;
+const COMMIT = encodeString("T");
+const ABORT = encodeString("F");
 
 function mapR<A, B>(r: Result<A>, f: (a: A) => B): Result<B> {
   return r.ok ? { ok: true, value: f(r.value) } : r;

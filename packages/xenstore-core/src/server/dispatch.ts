@@ -57,6 +57,7 @@ export interface ServerCore {
 }
 
 export interface HandlerResult {
+  ok: true;
   payload: Uint8Array;
   /** runs after the reply is queued (WATCH's initial event) */
   after?: () => void;
@@ -79,6 +80,8 @@ interface Spec {
 }
 
 export const OK = encodeString("OK");
+/** The reply of every request answering "OK" (shared: never mutated). */
+const OK_RESULT: HandlerResult = Object.freeze({ ok: true, payload: OK }) as HandlerResult;
 
 function fail(errno: XsErrno): never {
   throw new XsOpError(errno);
@@ -122,10 +125,13 @@ function nodePath(s: Session, p: string): string {
 
 const readLike =
   (f: (env: ops.OpEnv, path: string) => Uint8Array): Handler =>
-  (core, s, tx, p) => ({ payload: f(core.env(s, tx), nodePath(s, onearg(p))) });
+  (core, s, tx, p) => ({ ok: true, payload: f(core.env(s, tx), nodePath(s, onearg(p))) });
 
 const HANDLERS: Map<number, Spec> = new Map<number, Spec>([
-  [XsType.CONTROL, { priv: true, fn: (core, s, _tx, p) => ({ payload: core.control(s, strings(p)) }) }],
+  [
+    XsType.CONTROL,
+    { priv: true, fn: (core, s, _tx, p) => ({ ok: true, payload: core.control(s, strings(p)) }) },
+  ],
   [XsType.DIRECTORY, { fn: readLike((env, path) => encodeStrings(ops.directory(env, path))) }],
   [XsType.READ, { fn: readLike((env, path) => ops.read(env, path)) }],
   [XsType.GET_PERMS, { fn: readLike((env, path) => encodeStrings(formatPerms(ops.getPerms(env, path)))) }],
@@ -142,8 +148,8 @@ const HANDLERS: Map<number, Spec> = new Map<number, Spec>([
       fn: (core, s, tx, p) => {
         const nul = p.indexOf(0);
         if (nul < 0) fail("EINVAL");
-        ops.write(core.env(s, tx), nodePath(s, bytesToLatin1(p, 0, nul)), p.slice(nul + 1));
-        return { payload: OK };
+        ops.write(core.env(s, tx), nodePath(s, bytesToLatin1(p, 0, nul)), bytesToLatin1(p, nul + 1));
+        return OK_RESULT;
       },
     },
   ],
@@ -152,7 +158,7 @@ const HANDLERS: Map<number, Spec> = new Map<number, Spec>([
     {
       fn: (core, s, tx, p) => {
         ops.mkdir(core.env(s, tx), nodePath(s, onearg(p)));
-        return { payload: OK };
+        return OK_RESULT;
       },
     },
   ],
@@ -161,7 +167,7 @@ const HANDLERS: Map<number, Spec> = new Map<number, Spec>([
     {
       fn: (core, s, tx, p) => {
         ops.rm(core.env(s, tx), nodePath(s, onearg(p)));
-        return { payload: OK };
+        return OK_RESULT;
       },
     },
   ],
@@ -174,17 +180,20 @@ const HANDLERS: Map<number, Spec> = new Map<number, Spec>([
     {
       fn: (core, s) => {
         core.resetWatches(s);
-        return { payload: OK };
+        return OK_RESULT;
       },
     },
   ],
   [XsType.DIRECTORY_PART, { fn: doDirectoryPart }],
 ]);
 
+const SPECS: (Spec | undefined)[] = [];
+for (const [type, spec] of HANDLERS) SPECS[type] = spec;
+
 function specFor(profile: Profile, type: number): Spec | undefined {
   if (type === XsType.GET_DOMAIN_PATH && !profile.getDomainPath) return undefined;
   if (type === XsType.DIRECTORY_PART && !profile.directoryPart) return undefined;
-  return HANDLERS.get(type);
+  return type >= 0 && type < SPECS.length ? SPECS[type] : undefined;
 }
 
 export type ExecResult =
@@ -209,8 +218,7 @@ export function execute(
     if (!tx) return { ok: false, errno: "ENOENT" };
   }
   try {
-    const r = spec.fn(core, s, tx, payload, txId);
-    return { ok: true, payload: r.payload, ...(r.after ? { after: r.after } : {}) };
+    return spec.fn(core, s, tx, payload, txId);
   } catch (e) {
     if (e instanceof XsOpError) {
       if (e.quota) core.noteQuota(s.domid, e.quota, e.errno);
@@ -232,7 +240,7 @@ function doWatch(core: ServerCore, s: Session, _tx: Transaction | null, p: Uint8
     fail(core.profile.watchQuotaErrno);
   }
   core.addWatch(s, path, token, relative);
-  return { payload: OK, after: () => s.deliverEvent(given, token) };
+  return { ok: true, payload: OK, after: () => s.deliverEvent(given, token) };
 }
 
 /** cx do_watch() path handling: `@…` kept as is, others canonicalized and validated. */
@@ -253,7 +261,7 @@ function doUnwatch(core: ServerCore, s: Session, _tx: Transaction | null, p: Uin
   const [given, token] = v as [string, string];
   const path = given.startsWith("@") ? given : canonicalize(s.domid, given);
   if (!core.removeWatch(s, path, token)) fail("ENOENT");
-  return { payload: OK };
+  return OK_RESULT;
 }
 
 function doTransactionStart(
@@ -274,7 +282,7 @@ function doTransactionStart(
     core.noteQuota(s.domid, "transactions", "ENOSPC");
     fail("ENOSPC");
   }
-  return { payload: encodeString(String(core.startTransaction(s))) };
+  return { ok: true, payload: encodeString(String(core.startTransaction(s))) };
 }
 
 function doTransactionEnd(
@@ -293,7 +301,7 @@ function doTransactionEnd(
   if (!tx) fail("ENOENT");
   const err = core.endTransaction(s, tx, arg === "T");
   if (err) fail(err);
-  return { payload: OK };
+  return OK_RESULT;
 }
 
 function doIntroduce(core: ServerCore, _s: Session, _tx: Transaction | null, p: Uint8Array): HandlerResult {
@@ -305,7 +313,7 @@ function doIntroduce(core: ServerCore, _s: Session, _tx: Transaction | null, p: 
   if (domid < 0 || domid >= DOMID_FIRST_RESERVED) fail("EINVAL");
   const err = core.introduce(domid, v[1]!, port);
   if (err) fail(err);
-  return { payload: OK };
+  return OK_RESULT;
 }
 
 /** cx onearg_domain(): a non-zero, introduced domid. */
@@ -319,12 +327,12 @@ function oneargDomain(core: ServerCore, p: Uint8Array): number {
 function doRelease(core: ServerCore, _s: Session, _tx: Transaction | null, p: Uint8Array): HandlerResult {
   const err = core.release(oneargDomain(core, p));
   if (err) fail(err);
-  return { payload: OK };
+  return OK_RESULT;
 }
 
 function doResume(core: ServerCore, _s: Session, _tx: Transaction | null, p: Uint8Array): HandlerResult {
   core.resume(oneargDomain(core, p));
-  return { payload: OK };
+  return OK_RESULT;
 }
 
 function doIsIntroduced(
@@ -335,7 +343,7 @@ function doIsIntroduced(
 ): HandlerResult {
   const domid = atoi(onearg(p));
   const yes = domid === DOMID_SELF || core.domainTable.isIntroduced(domid);
-  return { payload: encodeString(yes ? "T" : "F") };
+  return { ok: true, payload: encodeString(yes ? "T" : "F") };
 }
 
 function doGetDomainPath(
@@ -344,7 +352,7 @@ function doGetDomainPath(
   _tx: Transaction | null,
   p: Uint8Array,
 ): HandlerResult {
-  return { payload: encodeString(domainPath(atoi(onearg(p)) >>> 0)) };
+  return { ok: true, payload: encodeString(domainPath(atoi(onearg(p)) >>> 0)) };
 }
 
 function doSetTarget(core: ServerCore, _s: Session, _tx: Transaction | null, p: Uint8Array): HandlerResult {
@@ -352,7 +360,7 @@ function doSetTarget(core: ServerCore, _s: Session, _tx: Transaction | null, p: 
   if (v.length < 2) fail("EINVAL");
   const err = core.setTarget(atoi(v[0]!), atoi(v[1]!));
   if (err) fail(err);
-  return { payload: OK };
+  return OK_RESULT;
 }
 
 function doSetPerms(core: ServerCore, s: Session, tx: Transaction | null, p: Uint8Array): HandlerResult {
@@ -370,10 +378,10 @@ function doSetPerms(core: ServerCore, s: Session, tx: Transaction | null, p: Uin
   const given = v[0]!;
   if (given.startsWith("@")) {
     setPermsSpecial(core, caller, given, perms);
-    return { payload: OK };
+    return OK_RESULT;
   }
   ops.setPerms(core.env(s, tx), nodePath(s, given), perms);
-  return { payload: OK };
+  return OK_RESULT;
 }
 
 /** cx set_perms_special(). */
@@ -393,7 +401,7 @@ function doDirectoryPart(core: ServerCore, s: Session, tx: Transaction | null, p
   const off = atoi(v[1]!) >>> 0;
   const genBytes = encodeString(String(gen));
   const genlen = genBytes.length;
-  if (off >= children.length) return { payload: concat(genBytes, new Uint8Array([0])) };
+  if (off >= children.length) return { ok: true, payload: concat(genBytes, new Uint8Array([0])) };
   let len = 0;
   const maxlen = 4096 - genlen - 1;
   let child = off;
@@ -409,7 +417,7 @@ function doDirectoryPart(core: ServerCore, s: Session, tx: Transaction | null, p
   const out = new Uint8Array(genlen + len + (tail ? 1 : 0));
   out.set(genBytes, 0);
   out.set(children.subarray(off, off + len), genlen);
-  return { payload: out };
+  return { ok: true, payload: out };
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {

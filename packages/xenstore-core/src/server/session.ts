@@ -1,4 +1,6 @@
 // Per-connection protocol state (cx struct connection minus I/O): identity, transactions.
+import type { OpEnv } from "../store/operations.ts";
+import type { Caller } from "../store/permissions.ts";
 import type { Transaction } from "../store/transactions.ts";
 
 export class Session {
@@ -6,6 +8,12 @@ export class Session {
   readonly txs = new Map<number, Transaction>();
   /** cx conn->next_transaction_id */
   nextTxId = 1;
+  /** @internal the server's caller/env caches for this session, valid while `cacheEpoch` matches */
+  cachedCaller: Caller | null = null;
+  /** @internal */
+  cachedEnv: OpEnv | null = null;
+  /** @internal */
+  cacheEpoch = -1;
 
   constructor(
     /** stable connection id */

@@ -3,7 +3,7 @@ import { omForEach, omKeys } from "../pds/ordered-map.ts";
 import { childPath, splitPath } from "../store/paths.ts";
 import { formatPerms, type Perms } from "../store/permissions.ts";
 import { lookup } from "../store/tree.ts";
-import { bytesToLatin1 } from "../wire/payload.ts";
+import { bytesToLatin1, latin1ToBytes } from "../wire/payload.ts";
 import type { XenStoreServer } from "./xenstore-server.ts";
 
 export interface WatchInfo {
@@ -24,13 +24,13 @@ export class StoreView {
 
   /** Value bytes of a node of the live store (no permission checks), or undefined. */
   read(path: string): Uint8Array | undefined {
-    return this.node(path)?.value;
+    const n = this.node(path);
+    return n === undefined ? undefined : latin1ToBytes(n.value);
   }
 
   /** Value as a latin1 string, or undefined. */
   readString(path: string): string | undefined {
-    const v = this.read(path);
-    return v === undefined ? undefined : bytesToLatin1(v);
+    return this.node(path)?.value;
   }
 
   exists(path: string): boolean {
@@ -100,7 +100,7 @@ export class StoreView {
   walk(f: (path: string, value: Uint8Array, perms: Perms) => void): void {
     const rec = (path: string, n: ReturnType<typeof lookup>) => {
       if (!n) return;
-      f(path, n.value, n.perms);
+      f(path, latin1ToBytes(n.value), n.perms);
       omForEach(n.children, (name, c) => rec(childPath(path, name), c));
     };
     rec("/", this.server.db.root);

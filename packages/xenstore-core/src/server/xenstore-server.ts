@@ -184,16 +184,17 @@ export class XenStoreServer implements ServerCore, ConnectionHost {
   /** @internal */
   processFrame(conn: XsConnection, f: XsFrame): void {
     const s = conn.session;
-    this.emit({
-      kind: "frame-in",
-      connId: s.id,
-      domid: s.domid,
-      type: f.type,
-      typeName: xsTypeName(f.type),
-      reqId: f.reqId,
-      txId: f.txId,
-      payload: f.payload,
-    });
+    if (this.trace !== undefined)
+      this.emit({
+        kind: "frame-in",
+        connId: s.id,
+        domid: s.domid,
+        type: f.type,
+        typeName: xsTypeName(f.type),
+        reqId: f.reqId,
+        txId: f.txId,
+        payload: f.payload,
+      });
     const r = this.run(s, f.type, f.txId, f.payload);
     let type = f.type;
     let payload: Uint8Array;
@@ -209,16 +210,17 @@ export class XenStoreServer implements ServerCore, ConnectionHost {
     }
     const reply: XsFrame = { type, reqId: f.reqId, txId: f.txId, payload };
     conn.queueReply(reply);
-    this.emit({
-      kind: "frame-out",
-      connId: s.id,
-      domid: s.domid,
-      type,
-      typeName: xsTypeName(type),
-      reqId: f.reqId,
-      txId: f.txId,
-      payload,
-    });
+    if (this.trace !== undefined)
+      this.emit({
+        kind: "frame-out",
+        connId: s.id,
+        domid: s.domid,
+        type,
+        typeName: xsTypeName(type),
+        reqId: f.reqId,
+        txId: f.txId,
+        payload,
+      });
     if (r.ok && r.after) r.after();
   }
 
@@ -270,54 +272,74 @@ export class XenStoreServer implements ServerCore, ConnectionHost {
     return domid === 0 || (this.privDomid !== undefined && domid === this.privDomid);
   }
 
+  /** Bumped when callers' targets change (SET_TARGET, RELEASE): invalidates caller/env caches. */
+  private cacheEpoch = 0;
+
   /** @internal */
   callerOf(s: Session): Caller {
-    return {
+    if (s.cacheEpoch === this.cacheEpoch && s.cachedCaller !== null) return s.cachedCaller;
+    const c: Caller = {
       domid: s.domid,
       privileged: this.isPrivileged(s.domid),
       target: this.domainTable.get(s.domid)?.target,
     };
+    if (s.cacheEpoch !== this.cacheEpoch) {
+      s.cachedEnv = null;
+      s.cacheEpoch = this.cacheEpoch;
+    }
+    s.cachedCaller = c;
+    return c;
   }
 
-  /** env objects per session (live store) and per transaction, rebuilt when targets change */
+  /** env objects per transaction, rebuilt when targets change (a session's own is cached on it) */
   private envCache = new WeakMap<object, ops.OpEnv>();
+
+  private invalidateCallers(): void {
+    this.cacheEpoch++;
+    this.envCache = new WeakMap();
+  }
 
   /** @internal */
   env(s: Session, tx: Transaction | null): ops.OpEnv {
-    const key: object = tx ?? s;
-    const cached = this.envCache.get(key);
-    if (cached) return cached;
+    if (tx === null) {
+      if (s.cacheEpoch === this.cacheEpoch && s.cachedEnv !== null) return s.cachedEnv;
+    } else {
+      const cached = this.envCache.get(tx);
+      if (cached) return cached;
+    }
     const env: ops.OpEnv = {
       profile: this.profile,
       quotas: this.quotas,
       caller: this.callerOf(s),
       access: tx ?? this.db,
       tx,
-      changed: (path, exact, filter) => {
+      changed: (path, exact, nodePerms, oldPerms) => {
         if (tx) tx.queueWatch(path, exact);
-        else if (this.watchTable.size > 0) this.fire(path, exact, filter);
+        else if (this.watchTable.size > 0)
+          this.fire(path, exact, () => ops.liveFilter(env, path, nodePerms, oldPerms));
       },
       domainExists: (d) => this.host.domainExists(d),
     };
-    this.envCache.set(key, env);
+    if (tx === null) s.cachedEnv = env;
+    else this.envCache.set(tx, env);
     return env;
   }
 
   /** cx fire_watches(): deliver an event for `path` to every matching, permitted watch. */
   private fire(path: string, exact: boolean, makeFilter: () => ops.EventFilter): void {
-    const special = path.startsWith("@");
     const matches = this.watchTable.match(path, exact);
     if (matches.length === 0) return;
-    const filter = special ? () => true : makeFilter();
+    const special = path.charCodeAt(0) === 64;
+    const filter = special ? null : makeFilter();
     for (const w of matches) {
       const a = this.sessions.get(w.connId);
       if (!a) continue;
       const caller = this.callerOf(a.session);
-      if (special) {
+      if (filter === null) {
         const perms = this.db.special.get(path) ?? [];
         if (!caller.privileged && (permForCaller(caller, perms) & PERM_READ) === 0) continue;
       } else if (!filter(caller)) continue;
-      const epath = path.slice(w.prefixLen);
+      const epath = w.prefixLen === 0 ? path : path.slice(w.prefixLen);
       this.deliver(a.session, epath, w.token);
     }
   }
@@ -335,6 +357,7 @@ export class XenStoreServer implements ServerCore, ConnectionHost {
       return;
     }
     const r = s.deliverEvent(path, token);
+    if (this.trace === undefined) return;
     if (r === "queued") this.emit({ kind: "watch-event", connId: s.id, domid: s.domid, path, token });
     else this.emit({ kind: "watch-event-dropped", connId: s.id, domid: s.domid, path, token, reason: r });
   }
@@ -378,16 +401,20 @@ export class XenStoreServer implements ServerCore, ConnectionHost {
     }
     if (tx.conflicts()) return "EAGAIN";
     const fired = tx.apply();
+    if (this.watchTable.size === 0) return null;
     const env = this.env(s, null);
     for (const e of fired) {
-      const node = this.db.get(e.path);
-      const parent = e.path === "/" ? undefined : this.db.get(parentPath(e.path));
       const old = e.origPerms;
-      this.fire(e.path, e.exact, () => (w) => {
-        if (old && (ops.perm(env, old, w) & PERM_READ) !== 0) return true;
-        if (!node) return false;
-        if ((ops.perm(env, node.perms, w) & PERM_READ) !== 0) return true;
-        return parent !== undefined && (ops.perm(env, parent.perms, w) & PERM_READ) !== 0;
+      // node and parent as committed (looked up when a watch matches, before any delivery)
+      this.fire(e.path, e.exact, () => {
+        const node = this.db.get(e.path);
+        const parent = e.path === "/" ? undefined : this.db.get(parentPath(e.path));
+        return (w) => {
+          if (old && (ops.perm(env, old, w) & PERM_READ) !== 0) return true;
+          if (!node) return false;
+          if ((ops.perm(env, node.perms, w) & PERM_READ) !== 0) return true;
+          return parent !== undefined && (ops.perm(env, parent.perms, w) & PERM_READ) !== 0;
+        };
       });
     }
     return null;
@@ -496,7 +523,7 @@ export class XenStoreServer implements ServerCore, ConnectionHost {
     }
     this.removeOwnedNodes(domid);
     this.domainTable.remove(domid);
-    this.envCache = new WeakMap();
+    this.invalidateCallers();
     this.host.release(domid);
     this.emit({ kind: "domain-released", domid });
     this.fire(SPECIAL_RELEASE, true, () => () => true);
@@ -536,7 +563,7 @@ export class XenStoreServer implements ServerCore, ConnectionHost {
     if (!d) return "ENOENT";
     if (!this.domainTable.get(target)) return "ENOENT";
     d.target = target;
-    this.envCache = new WeakMap();
+    this.invalidateCallers();
     return null;
   }
 

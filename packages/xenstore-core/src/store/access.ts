@@ -7,10 +7,10 @@ import type { XsNode } from "./tree.ts";
 export interface NodeAccess {
   /** Reads the node at a canonical path (records the access in a transaction). */
   get(path: string): XsNode | undefined;
-  /** Rewrites value and perms of an existing node (new generation). */
-  setNode(path: string, value: Uint8Array, perms: Perms): void;
+  /** Rewrites value (latin1 bytes) and perms of an existing node (new generation). */
+  setNode(path: string, value: string, perms: Perms): void;
   /** Creates `parent/name` as a leaf, appended to the parent's children. */
-  addChild(parent: string, name: string, value: Uint8Array, perms: Perms): void;
+  addChild(parent: string, name: string, value: string, perms: Perms): void;
   /** Removes the (childless) node `parent/name`. */
   removeChild(parent: string, name: string): void;
   /** Nodes owned by `domid` as this view sees them. */

@@ -2,6 +2,7 @@
 // a canonical path and typed arguments, works through a NodeAccess (live store or
 // transaction) and throws XsOpError with the errno cx replies.
 import { omForEach, omGet, omKeys } from "../pds/ordered-map.ts";
+import { latin1ToBytes } from "../wire/payload.ts";
 import { type NodeAccess, XsOpError } from "./access.ts";
 import { baseName, checkNodePath, childPath, parentPath } from "./paths.ts";
 import {
@@ -16,7 +17,7 @@ import {
 import type { Profile } from "./profiles.ts";
 import { nodeRecordSize, type Quotas } from "./quotas.ts";
 import type { Transaction } from "./transactions.ts";
-import type { XsNode } from "./tree.ts";
+import { EMPTY_VALUE, type XsNode } from "./tree.ts";
 
 /** Decides whether a watcher may see an event (cx watch_permitted()). */
 export type EventFilter = (watcher: Caller) => boolean;
@@ -28,10 +29,12 @@ export interface OpEnv {
   readonly access: NodeAccess;
   readonly tx: Transaction | null;
   /**
-   * cx fire_watches(): fire now, or queue in the transaction. `filter` is only called (at
-   * once) outside transactions, so a transaction records no extra node accesses.
+   * cx fire_watches(): fire now, or queue in the transaction. `nodePerms` are the node's perms
+   * after the change (or of the removed node), `oldPerms` its perms before a SET_PERMS; the
+   * watch filter (see `liveFilter`) is only built when a watch matches, outside transactions
+   * (so a transaction records no extra node accesses).
    */
-  changed(path: string, exact: boolean, filter: () => EventFilter): void;
+  changed(path: string, exact: boolean, nodePerms: Perms | null, oldPerms: Perms | null): void;
   /** cx: does the domain exist (SET_PERMS owner check). */
   domainExists(domid: number): boolean;
 }
@@ -96,18 +99,28 @@ function checkSize(env: OpEnv, nperms: number, valueLen: number, childLen: numbe
   }
 }
 
-/** Watch filter for a live node: readable node or readable parent (cx watch_permitted()). */
-function filterFor(env: OpEnv, path: string, nodePerms: Perms | null, oldPerms: Perms | null): EventFilter {
-  const parent = path === "/" ? undefined : env.access.get(parentPath(path));
-  const parentPerms = parent?.perms ?? null;
-  return (w) =>
-    (oldPerms !== null && (perm(env, oldPerms, w) & PERM_READ) !== 0) ||
-    (nodePerms !== null && (perm(env, nodePerms, w) & PERM_READ) !== 0) ||
-    (parentPerms !== null && (perm(env, parentPerms, w) & PERM_READ) !== 0);
+/**
+ * Watch filter for a live node: readable old perms, node or parent (cx watch_permitted()). The
+ * parent is looked up at most once, and only for a watcher the node's perms do not admit.
+ */
+export function liveFilter(
+  env: OpEnv,
+  path: string,
+  nodePerms: Perms | null,
+  oldPerms: Perms | null,
+): EventFilter {
+  let parentPerms: Perms | null | undefined;
+  return (w) => {
+    if (oldPerms !== null && (perm(env, oldPerms, w) & PERM_READ) !== 0) return true;
+    if (nodePerms !== null && (perm(env, nodePerms, w) & PERM_READ) !== 0) return true;
+    if (parentPerms === undefined)
+      parentPerms = path === "/" ? null : (env.access.get(parentPath(path))?.perms ?? null);
+    return parentPerms !== null && (perm(env, parentPerms, w) & PERM_READ) !== 0;
+  };
 }
 
 export function read(env: OpEnv, path: string): Uint8Array {
-  return getNode(env, path, PERM_READ).value;
+  return latin1ToBytes(getNode(env, path, PERM_READ).value);
 }
 
 export function directory(env: OpEnv, path: string): string[] {
@@ -136,8 +149,24 @@ function inheritedPerms(env: OpEnv, parent: Perms): Perms {
   return parent;
 }
 
-/** cx create_node(): creates `path` and its missing ancestors; all or nothing. */
-function createNode(env: OpEnv, path: string, value: Uint8Array): void {
+/** cx create_node(): creates `path` and its missing ancestors; all or nothing. Returns its perms. */
+function createNode(env: OpEnv, path: string, value: string): Perms {
+  const parentOfPath = parentPath(path);
+  const pn = env.access.get(parentOfPath);
+  if (pn) {
+    // The common case, one new node below an existing parent: the general code below, unrolled.
+    if ((perm(env, pn.perms) & PERM_WRITE) === 0) throw new XsOpError("EACCES");
+    if (unprivileged(env) && !env.tx && env.quotas.nodes > 0) {
+      if (env.access.ownedCount(env.caller.domid) + 1 > env.quotas.nodes)
+        throw new XsOpError("ENOSPC", "nodes");
+    }
+    const np = inheritedPerms(env, pn.perms);
+    const name = baseName(path);
+    checkSize(env, pn.perms.length, pn.value.length, pn.childLen + name.length + 1);
+    checkSize(env, np.length, value.length, 0);
+    env.access.addChild(parentOfPath, name, value, np);
+    return np;
+  }
   // Walk up to the deepest existing ancestor (cx construct_node reads each).
   const missing: string[] = [path];
   let parent = parentPath(path);
@@ -176,30 +205,28 @@ function createNode(env: OpEnv, path: string, value: Uint8Array): void {
   }
   for (let i = missing.length - 1; i >= 0; i--) {
     const np = perms[missing.length - 1 - i]!;
-    env.access.addChild(
-      parentPath(missing[i]!),
-      baseName(missing[i]!),
-      i === 0 ? value : new Uint8Array(0),
-      np,
-    );
+    env.access.addChild(parentPath(missing[i]!), baseName(missing[i]!), i === 0 ? value : EMPTY_VALUE, np);
   }
+  return perms[perms.length - 1]!;
 }
 
-export function write(env: OpEnv, path: string, value: Uint8Array): void {
+/** WRITE of `value` (latin1 bytes, see XsNode.value). */
+export function write(env: OpEnv, path: string, value: string): void {
   const node = getNodeOrMissing(env, path, PERM_WRITE);
-  if (!node) createNode(env, path, value);
+  let perms: Perms;
+  if (!node) perms = createNode(env, path, value);
   else {
     checkSize(env, node.perms.length, value.length, node.childLen);
-    env.access.setNode(path, value, node.perms);
+    perms = node.perms;
+    env.access.setNode(path, value, perms);
   }
-  env.changed(path, false, () => filterFor(env, path, env.access.get(path)?.perms ?? null, null));
+  env.changed(path, false, perms, null);
 }
 
 export function mkdir(env: OpEnv, path: string): void {
   const node = getNodeOrMissing(env, path, PERM_WRITE);
   if (node) return;
-  createNode(env, path, new Uint8Array(0));
-  env.changed(path, false, () => filterFor(env, path, env.access.get(path)?.perms ?? null, null));
+  env.changed(path, false, createNode(env, path, EMPTY_VALUE), null);
 }
 
 /**
@@ -213,7 +240,7 @@ function deleteTree(env: OpEnv, path: string, node: XsNode, top: boolean): void 
     const child = env.access.get(cp);
     if (child) deleteTree(env, cp, child, false);
   }
-  if (!top) env.changed(path, true, () => filterFor(env, path, node.perms, null));
+  if (!top) env.changed(path, true, node.perms, null);
   env.access.removeChild(parentPath(path), baseName(path));
 }
 
@@ -226,7 +253,7 @@ export function rm(env: OpEnv, path: string): void {
   }
   if (path === "/") throw new XsOpError("EINVAL");
   deleteTree(env, path, node, true);
-  env.changed(path, false, () => filterFor(env, path, node.perms, null));
+  env.changed(path, false, node.perms, null);
 }
 
 /** cx do_set_perms() for a node path (perms already parsed and counted). */
@@ -239,7 +266,7 @@ export function setPerms(env: OpEnv, path: string, perms: Perms): void {
   checkSize(env, perms.length, node.value.length, node.childLen);
   const old = node.perms;
   env.access.setNode(path, node.value, perms);
-  env.changed(path, false, () => filterFor(env, path, perms, old));
+  env.changed(path, false, perms, old);
 }
 
 /** Every node (path, node) below and including `path`, parents before children. */

@@ -7,7 +7,8 @@ export function domainPath(domid: number): string {
 
 /** cx canonicalize(): absolute and `@` paths as they are, others below the caller's home. */
 export function canonicalize(domid: number, path: string): string {
-  if (path.startsWith("/") || path.startsWith("@")) return path;
+  const c = path.charCodeAt(0);
+  if (c === 47 || c === 64) return path;
   return `${domainPath(domid)}/${path}`;
 }
 
@@ -62,15 +63,26 @@ export function localPrefixLength(path: string): number {
 
 export type PathCheck = "ok" | "EINVAL" | "E2BIG";
 
-/** cx is_valid_nodename() for an absolute, canonical node path. */
+/**
+ * cx is_valid_nodename() for an absolute, canonical node path, in one pass over the path.
+ * Errno precedence as cx: not absolute / trailing `/` / `//` → EINVAL, then too long, then an
+ * invalid character → EINVAL.
+ */
 export function checkNodePath(path: string, rules: PathRules): PathCheck {
-  if (!path.startsWith("/")) return "EINVAL";
-  if (rules.rejectTrailingSlash && path.length > 1 && path.endsWith("/")) return "EINVAL";
-  if (path.includes("//")) return "EINVAL";
-  if (rules.absPathMax > 0 && path.length > rules.absPathMax) return rules.tooLongErrno;
-  if (path.length > localPrefixLength(path) + rules.pathMax) return rules.tooLongErrno;
-  if (!validChars(path, rules.allowAt)) return "EINVAL";
-  return "ok";
+  const len = path.length;
+  if (len === 0 || path.charCodeAt(0) !== 47) return "EINVAL";
+  if (rules.rejectTrailingSlash && len > 1 && path.charCodeAt(len - 1) === 47) return "EINVAL";
+  let bad = false;
+  let prev = 47;
+  for (let i = 1; i < len; i++) {
+    const c = path.charCodeAt(i);
+    if (c === 47 && prev === 47) return "EINVAL";
+    if (c > 255 || VALID[c] === 0 || (c === 64 && !rules.allowAt)) bad = true;
+    prev = c;
+  }
+  if (rules.absPathMax > 0 && len > rules.absPathMax) return rules.tooLongErrno;
+  if (len > rules.pathMax && len > localPrefixLength(path) + rules.pathMax) return rules.tooLongErrno;
+  return bad ? "EINVAL" : "ok";
 }
 
 /** Splits a canonical absolute path into components (`/` → []). */

@@ -2,6 +2,7 @@
 // Format: "XSSNAP01", u32 FNV-1a checksum of the body, body (little-endian).
 import type { Edit } from "../pds/edit.ts";
 import { omEmpty, omForEach, omKeys, omSet } from "../pds/ordered-map.ts";
+import { bytesToLatin1, latin1ToBytes } from "../wire/payload.ts";
 import type { PermEntry, Perms } from "./permissions.ts";
 import { newNode, type XsNode } from "./tree.ts";
 
@@ -60,7 +61,7 @@ export class ByteWriter {
   }
   /** Whole subtree, pre-order. */
   tree(n: XsNode): void {
-    this.bytes(n.value);
+    this.bytes(latin1ToBytes(n.value));
     this.perms(n.perms);
     this.f64(n.gen);
     this.u32(n.children.size);
@@ -71,7 +72,7 @@ export class ByteWriter {
   }
   /** One node record with its child names only (transaction entries). */
   record(n: XsNode): void {
-    this.bytes(n.value);
+    this.bytes(latin1ToBytes(n.value));
     this.perms(n.perms);
     this.f64(n.gen);
     const names = omKeys(n.children);
@@ -163,7 +164,7 @@ export class ByteReader {
   }
   tree(edit: Edit | null, depth = 0): XsNode {
     if (depth > 4096) throw new XsSnapshotError("tree too deep");
-    const node = newNode(edit, this.bytes(), this.perms(), this.f64());
+    const node = newNode(edit, bytesToLatin1(this.bytes()), this.perms(), this.f64());
     const n = this.count();
     let children = omEmpty<XsNode>();
     let childLen = 0;
@@ -178,7 +179,7 @@ export class ByteReader {
     return node;
   }
   record(edit: Edit, placeholder: XsNode): XsNode {
-    const node = newNode(edit, this.bytes(), this.perms(), this.f64());
+    const node = newNode(edit, bytesToLatin1(this.bytes()), this.perms(), this.f64());
     const n = this.count();
     for (let i = 0; i < n; i++) {
       const name = this.str();

@@ -1,11 +1,10 @@
 // The live store: the root of the persistent tree, cx's global generation counter, node
 // ownership counts (cx domain->nbentry) and the special nodes' permissions.
 import { type Edit, newEdit } from "../pds/edit.ts";
-import { omDelete, omGet, omSet } from "../pds/ordered-map.ts";
+import { omDelete, omGet, omGetRange, omSet } from "../pds/ordered-map.ts";
 import type { NodeAccess } from "./access.ts";
-import { splitPath } from "./paths.ts";
 import type { Perms } from "./permissions.ts";
-import { EMPTY_VALUE, lookupPath, newNode, own, updateAt, type XsNode } from "./tree.ts";
+import { EMPTY_VALUE, newNode, own, type XsNode } from "./tree.ts";
 
 export class XsStore implements NodeAccess {
   root: XsNode;
@@ -45,10 +44,87 @@ export class XsStore implements NodeAccess {
     return this.root;
   }
 
-  private mutate(comps: readonly string[], f: (n: XsNode, edit: Edit) => XsNode): void {
+  /** Nodes along the last walked path (index = depth) and their name ranges in the path. */
+  private readonly stack: XsNode[] = [];
+  private readonly starts: number[] = [];
+  private readonly ends: number[] = [];
+  /**
+   * The path of the last walk whose nodes are still in `stack` (null after any mutation), how
+   * deep it got and where in the path the deepest node found ends: an operation reads a node
+   * (or finds it missing), then reads its parent or writes it, and these reuse that walk.
+   */
+  private walked: string | null = null;
+  private walkedDepth = 0;
+  private walkedEnd = 0;
+  private walkedFound = false;
+
+  /** Walks to `path` (canonical, absolute) filling `stack`; returns the depth, or -1 if missing. */
+  private walk(path: string): number {
+    const w = this.walked;
+    if (w !== null) {
+      if (w === path) return this.walkedFound ? this.walkedDepth : -1;
+      if (path.length === this.walkedEnd && w.startsWith(path)) return this.walkedDepth;
+    }
+    const st = this.stack;
+    let n = this.root;
+    st[0] = n;
+    let d = 0;
+    let i = 1;
+    let end = 1;
+    const len = path.length;
+    let found = true;
+    while (i < len) {
+      let j = path.indexOf("/", i);
+      if (j < 0) j = len;
+      const c = omGetRange(n.children, path, i, j);
+      if (c === undefined) {
+        found = false;
+        break;
+      }
+      d++;
+      st[d] = c;
+      this.starts[d] = i;
+      this.ends[d] = j;
+      end = j;
+      n = c;
+      i = j + 1;
+    }
+    this.walked = path;
+    this.walkedDepth = d;
+    this.walkedEnd = end;
+    this.walkedFound = found;
+    return found ? d : -1;
+  }
+
+  private walkOrThrow(path: string): number {
+    const d = this.walk(path);
+    if (d < 0) throw new Error(`store: missing ${path}`);
+    return d;
+  }
+
+  /**
+   * After `walk(path)` = d, makes `node` the node at depth d: re-links it into its ancestors,
+   * copying those not owned by the live edit token. In the common case (everything owned, i.e.
+   * no transaction or snapshot shares the path) `node` is the walked node and nothing happens.
+   */
+  private relink(path: string, d: number, node: XsNode): void {
+    this.walked = null;
     const edit = this.edit;
+    const st = this.stack;
+    let child = node;
+    for (let k = d; k > 0; k--) {
+      if (child === st[k]) return;
+      const p = own(st[k - 1]!, edit);
+      p.children = omSet(p.children, edit, path.slice(this.starts[k], this.ends[k]), child);
+      child = p;
+    }
+    this.root = child;
+  }
+
+  private mutate(path: string, f: (n: XsNode, edit: Edit) => XsNode): void {
+    const d = this.walkOrThrow(path);
     this.dirty = true;
-    this.root = updateAt(this.root, edit, comps, (n) => f(n, edit));
+    this.relink(path, d, f(this.stack[d]!, this.edit));
     this.serial++;
   }
 
@@ -57,20 +133,22 @@ export class XsStore implements NodeAccess {
   }
 
   get(path: string): XsNode | undefined {
-    return lookupPath(this.root, path);
+    const d = this.walk(path);
+    return d < 0 ? undefined : this.stack[d];
   }
 
-  setNode(path: string, value: Uint8Array, perms: Perms): void {
+  setNode(path: string, value: string, perms: Perms): void {
     const gen = this.nextGen();
-    let oldOwner = -1;
-    this.mutate(splitPath(path), (n, edit) => {
-      oldOwner = n.perms[0]?.id ?? 0;
-      const m = own(n, edit);
-      m.value = value;
-      m.perms = perms;
-      m.gen = gen;
-      return m;
-    });
+    const d = this.walkOrThrow(path);
+    const n = this.stack[d]!;
+    const oldOwner = n.perms[0]?.id ?? 0;
+    const m = own(n, this.edit);
+    m.value = value;
+    m.perms = perms;
+    m.gen = gen;
+    this.dirty = true;
+    this.relink(path, d, m);
+    this.serial++;
     const newOwner = perms[0]?.id ?? 0;
     if (oldOwner !== newOwner) {
       this.countDelta(oldOwner, -1);
@@ -78,7 +156,7 @@ export class XsStore implements NodeAccess {
     }
   }
 
-  addChild(parent: string, name: string, value: Uint8Array, perms: Perms): void {
+  addChild(parent: string, name: string, value: string, perms: Perms): void {
     const child = newNode(null, value, perms, this.nextGen());
     this.linkChild(parent, name, child);
     this.countDelta(perms[0]?.id ?? 0, 1);
@@ -87,19 +165,21 @@ export class XsStore implements NodeAccess {
   /** Appends an existing subtree as `parent/name` (no accounting). */
   linkChild(parent: string, name: string, child: XsNode): void {
     const gen = this.nextGen();
-    this.mutate(splitPath(parent), (n, edit) => {
-      const m = own(n, edit);
-      if (omGet(m.children, name) === undefined) m.childLen += name.length + 1;
-      m.children = omSet(m.children, edit, name, child);
-      m.gen = gen;
-      return m;
-    });
+    const d = this.walkOrThrow(parent);
+    const edit = this.edit;
+    const m = own(this.stack[d]!, edit);
+    if (omGet(m.children, name) === undefined) m.childLen += name.length + 1;
+    m.children = omSet(m.children, edit, name, child);
+    m.gen = gen;
+    this.dirty = true;
+    this.relink(parent, d, m);
+    this.serial++;
   }
 
   removeChild(parent: string, name: string, account = true): void {
     const gen = this.nextGen();
     let removed: XsNode | undefined;
-    this.mutate(splitPath(parent), (n, edit) => {
+    this.mutate(parent, (n, edit) => {
       removed = omGet(n.children, name);
       if (removed === undefined) return n;
       const m = own(n, edit);
@@ -113,7 +193,7 @@ export class XsStore implements NodeAccess {
 
   /** Replaces a node's subtree pointer fields in place of a placeholder (commit). */
   replaceNode(path: string, f: (n: XsNode, edit: Edit) => XsNode): void {
-    this.mutate(splitPath(path), f);
+    this.mutate(path, f);
   }
 
   countDelta(owner: number, d: number): void {

@@ -11,7 +11,7 @@ import { baseName, parentPath, splitPath } from "./paths.ts";
 import type { Perms } from "./permissions.ts";
 import type { ConflictPolicy } from "./profiles.ts";
 import type { XsStore } from "./store.ts";
-import { EMPTY_VALUE, lookup, newNode, own, type XsNode } from "./tree.ts";
+import { EMPTY_VALUE, lookupPath, newNode, own, type XsNode } from "./tree.ts";
 
 /** cx `struct accessed_node`. */
 export interface TxEntry {
@@ -92,7 +92,7 @@ export class Transaction implements NodeAccess {
       this.failed = true;
       throw new XsOpError("ENOSPC", "transactionNodes");
     }
-    const node = lookup(this.base(), splitPath(path));
+    const node = lookupPath(this.base(), path);
     const e: TxEntry = {
       path,
       rec: node ?? null,
@@ -118,7 +118,7 @@ export class Transaction implements NodeAccess {
     return e.rec ?? undefined;
   }
 
-  setNode(path: string, value: Uint8Array, perms: Perms): void {
+  setNode(path: string, value: string, perms: Perms): void {
     const e = this.entry(path);
     if (!e.rec) throw new Error(`tx setNode: missing ${path}`);
     const oldOwner = e.rec.perms[0]?.id ?? 0;
@@ -135,7 +135,7 @@ export class Transaction implements NodeAccess {
     }
   }
 
-  addChild(parent: string, name: string, value: Uint8Array, perms: Perms): void {
+  addChild(parent: string, name: string, value: string, perms: Perms): void {
     const pe = this.entry(parent);
     if (!pe.rec) throw new Error(`tx addChild: missing ${parent}`);
     const childPath = parent === "/" ? `/${name}` : `${parent}/${name}`;

@@ -2,14 +2,17 @@
 // nodes are shared between the live store, transactions and snapshots; a node owned by the
 // writer's edit token is updated in place, any other is copied along the path (see pds/edit.ts).
 import type { Edit } from "../pds/edit.ts";
-import { type OrderedMap, omEmpty, omGet, omSet } from "../pds/ordered-map.ts";
+import { type OrderedMap, omEmpty, omGet, omGetRange, omSet } from "../pds/ordered-map.ts";
 import type { Perms } from "./permissions.ts";
 
 export interface XsNode {
   /** owner token for in-place updates (null = frozen) */
   edit: Edit | null;
-  /** value bytes (may be empty, may contain NULs) */
-  value: Uint8Array;
+  /**
+   * value bytes as a latin1 string, one char per byte (may be empty, may contain NULs): far
+   * smaller and cheaper for the GC than a Uint8Array per node; encoded when a reply needs bytes
+   */
+  value: string;
   /** ACL, entry 0 = owner and default */
   perms: Perms;
   /** cx generation count: unique per write (global counter) */
@@ -20,9 +23,9 @@ export interface XsNode {
   childLen: number;
 }
 
-export const EMPTY_VALUE = new Uint8Array(0);
+export const EMPTY_VALUE = "";
 
-export function newNode(edit: Edit | null, value: Uint8Array, perms: Perms, gen: number): XsNode {
+export function newNode(edit: Edit | null, value: string, perms: Perms, gen: number): XsNode {
   return { edit, value, perms, gen, children: omEmpty(), childLen: 0 };
 }
 
@@ -67,7 +70,7 @@ export function updateAt(
   return n;
 }
 
-/** Looks a canonical absolute path up without splitting it into an array. */
+/** Looks a canonical absolute path up without splitting it (no substrings are made). */
 export function lookupPath(root: XsNode, path: string): XsNode | undefined {
   let n: XsNode | undefined = root;
   let i = 1;
@@ -75,7 +78,7 @@ export function lookupPath(root: XsNode, path: string): XsNode | undefined {
   while (i < len && n !== undefined) {
     let j = path.indexOf("/", i);
     if (j < 0) j = len;
-    n = omGet(n.children, path.slice(i, j));
+    n = omGetRange(n.children, path, i, j);
     i = j + 1;
   }
   return n;

@@ -1,6 +1,9 @@
 // Watches (cx xenstored_watch.c): registration per connection, matching by walking the
-// changed path's ancestors in a map path → watches (never scanning all watches).
-import { isChildOrSelf, parentPath } from "./paths.ts";
+// changed path's ancestors in a map path → watches (never scanning all watches). The ancestors
+// are found by the hash of each prefix, computed in one pass over the changed path, so matching
+// makes no substrings.
+import { hashRange } from "../pds/hamt.ts";
+import { isChildOrSelf } from "./paths.ts";
 
 export interface Watch {
   /** owning connection id */
@@ -18,6 +21,8 @@ export interface Watch {
 
 export class WatchTable {
   private readonly byPath = new Map<string, Watch[]>();
+  /** watches by the FNV-1a hash of their path (collisions share a list) */
+  private readonly byHash = new Map<number, Watch[]>();
   private readonly byConn = new Map<number, Watch[]>();
   private seq = 0;
   private count = 0;
@@ -26,6 +31,7 @@ export class WatchTable {
     const watch: Watch = { ...w, seq: ++this.seq };
     this.count++;
     push(this.byPath, watch.path, watch);
+    push(this.byHash, hashRange(watch.path, 0, watch.path.length), watch);
     push(this.byConn, watch.connId, watch);
     return watch;
   }
@@ -35,6 +41,7 @@ export class WatchTable {
     this.seq = Math.max(this.seq, w.seq);
     this.count++;
     push(this.byPath, w.path, w);
+    push(this.byHash, hashRange(w.path, 0, w.path.length), w);
     push(this.byConn, w.connId, w);
   }
 
@@ -45,13 +52,17 @@ export class WatchTable {
   remove(w: Watch): void {
     this.count--;
     pull(this.byPath, w.path, w);
+    pull(this.byHash, hashRange(w.path, 0, w.path.length), w);
     pull(this.byConn, w.connId, w);
   }
 
   /** Drops every watch of a connection; returns how many. */
   removeConnection(connId: number): number {
     const ws = this.byConn.get(connId) ?? [];
-    for (const w of ws) pull(this.byPath, w.path, w);
+    for (const w of ws) {
+      pull(this.byPath, w.path, w);
+      pull(this.byHash, hashRange(w.path, 0, w.path.length), w);
+    }
     this.count -= ws.length;
     this.byConn.delete(connId);
     return ws.length;
@@ -71,14 +82,26 @@ export class WatchTable {
    */
   match(path: string, exact: boolean): Watch[] {
     const out: Watch[] = [];
+    if (this.count === 0) return out;
     const direct = this.byPath.get(path);
-    if (direct) out.push(...direct);
-    if (!exact && !path.startsWith("@")) {
-      let p = path;
-      while (p !== "/") {
-        p = parentPath(p);
-        const ws = this.byPath.get(p);
-        if (ws) for (const w of ws) if (isChildOrSelf(path, w.path)) out.push(w);
+    if (direct) for (const w of direct) out.push(w);
+    if (!exact && path.charCodeAt(0) !== 64 && path !== "/") {
+      // ancestors: `/` and every prefix ending before a `/` (what repeated parentPath() yields)
+      const root = this.byPath.get("/");
+      if (root) for (const w of root) out.push(w);
+      const byHash = this.byHash;
+      let h = 0x811c9dc5;
+      for (let i = 0; i < path.length; i++) {
+        const c = path.charCodeAt(i);
+        if (c === 47 && i > 0) {
+          const ws = byHash.get(h >>> 0);
+          if (ws !== undefined) {
+            for (const w of ws) {
+              if (w.path.length === i && path.startsWith(w.path) && isChildOrSelf(path, w.path)) out.push(w);
+            }
+          }
+        }
+        h = Math.imul(h ^ c, 0x01000193);
       }
     }
     if (out.length > 1) out.sort((a, b) => a.connSeq - b.connSeq || a.seq - b.seq);

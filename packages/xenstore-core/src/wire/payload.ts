@@ -4,8 +4,17 @@
 
 const EMPTY = new Uint8Array(0);
 
+/**
+ * Node's native latin1 decoder (`Buffer.prototype.latin1Slice`, what `buf.toString("latin1")`
+ * calls), usable on any Uint8Array; absent outside Node, where the JS loop below is used.
+ */
+const nativeLatin1 = (
+  globalThis as { Buffer?: { prototype: { latin1Slice?: (start: number, end: number) => string } } }
+).Buffer?.prototype.latin1Slice;
+
 /** Bytes → string, one char per byte (latin1). */
 export function bytesToLatin1(bytes: Uint8Array, start = 0, end = bytes.length): string {
+  if (nativeLatin1 !== undefined) return end <= start ? "" : nativeLatin1.call(bytes, start, end);
   let s = "";
   if (end - start <= 64) {
     for (let i = start; i < end; i++) s += String.fromCharCode(bytes[i]!);
@@ -55,7 +64,10 @@ export function encodeStrings(strings: readonly string[]): Uint8Array {
 
 /** A single NUL-terminated string (`"OK\0"`, error names, GET_DOMAIN_PATH). */
 export function encodeString(s: string): Uint8Array {
-  return encodeStrings([s]);
+  const n = s.length;
+  const out = new Uint8Array(n + 1);
+  for (let i = 0; i < n; i++) out[i] = s.charCodeAt(i);
+  return out;
 }
 
 /**
@@ -83,11 +95,12 @@ export function countNuls(payload: Uint8Array): number {
 
 /** WRITE payload: `<path>\0<value bytes>` (value not terminated, may contain NULs). */
 export function encodeWrite(path: string, value: Uint8Array | string): Uint8Array {
-  const v = typeof value === "string" ? latin1ToBytes(value) : value;
-  const out = new Uint8Array(path.length + 1 + v.length);
-  out.set(latin1ToBytes(path), 0);
-  out[path.length] = 0;
-  out.set(v, path.length + 1);
+  const n = path.length;
+  const vlen = value.length;
+  const out = new Uint8Array(n + 1 + vlen);
+  for (let i = 0; i < n; i++) out[i] = path.charCodeAt(i);
+  if (typeof value === "string") for (let i = 0; i < vlen; i++) out[n + 1 + i] = value.charCodeAt(i);
+  else out.set(value, n + 1);
   return out;
 }
 

@@ -1,0 +1,66 @@
+// The ordered map against a plain Map (insertion order), in both representations and across
+// the small/large switch, with old versions checked unchanged (persistence under transients).
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { newEdit } from "./edit.ts";
+import {
+  type OrderedMap,
+  omDelete,
+  omEmpty,
+  omForEach,
+  omGet,
+  omGetRange,
+  omKeys,
+  omSet,
+} from "./ordered-map.ts";
+
+type Op = { k: "set"; key: string; v: number } | { k: "del"; key: string } | { k: "freeze" };
+
+const key = fc.integer({ min: 0, max: 60 }).map((i) => `k${i}`);
+const op: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 6, arbitrary: fc.record({ k: fc.constant("set" as const), key, v: fc.integer() }) },
+  { weight: 3, arbitrary: fc.record({ k: fc.constant("del" as const), key }) },
+  { weight: 1, arbitrary: fc.constant({ k: "freeze" as const }) },
+);
+
+function entries(m: OrderedMap<number>): [string, number][] {
+  const out: [string, number][] = [];
+  omForEach(m, (k, v) => out.push([k, v]));
+  return out;
+}
+
+describe("ordered map", () => {
+  it("matches an insertion-ordered Map; frozen versions never change", () => {
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 400 }), (ops) => {
+        let m = omEmpty<number>();
+        let edit = newEdit();
+        const ref = new Map<string, number>();
+        const frozen: { m: OrderedMap<number>; e: [string, number][] }[] = [];
+        for (const o of ops) {
+          if (o.k === "set") {
+            m = omSet(m, edit, o.key, o.v);
+            ref.set(o.key, o.v);
+          } else if (o.k === "del") {
+            m = omDelete(m, edit, o.key);
+            ref.delete(o.key);
+          } else {
+            frozen.push({ m, e: [...ref] });
+            edit = newEdit();
+          }
+          expect(m.size).toBe(ref.size);
+        }
+        expect(entries(m)).toEqual([...ref]);
+        expect(omKeys(m)).toEqual([...ref.keys()]);
+        for (let i = 0; i <= 60; i++) {
+          const k = `k${i}`;
+          expect(omGet(m, k)).toBe(ref.get(k));
+          const s = `/x/${k}/y`;
+          expect(omGetRange(m, s, 3, 3 + k.length)).toBe(ref.get(k));
+        }
+        for (const f of frozen) expect(entries(f.m)).toEqual(f.e);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
