@@ -131,6 +131,9 @@ export class XenbusBus {
     if (this.bound.has(nodename)) return;
     const b: Bound = { dev, driver, otherendWatch: null };
     this.bound.set(nodename, b);
+    dev.unregisterHook = async () => {
+      if (this.bound.get(nodename) === b) await this.unregister(b);
+    };
     dev.trace("xenbus.probe", { driver: driver.type, role: this.type.role });
     if (!(await this.talkToOtherend(dev))) return;
     try {

@@ -53,6 +53,8 @@ export class XenbusDevice {
   data: unknown = undefined;
   /** Set once the device is unregistered: callbacks must not touch it any more. */
   removed = false;
+  /** Installed by the bus that bound the device; see `unregister`. */
+  unregisterHook: (() => Promise<void>) | undefined = undefined;
 
   constructor(
     readonly kernel: Kernel,
@@ -60,6 +62,15 @@ export class XenbusDevice {
     readonly devicetype: string,
     readonly role: "frontend" | "backend",
   ) {}
+
+  /**
+   * device_unregister(&dev->dev) from inside a driver (netfront after a failed talk_to_netback,
+   * netback on a vanished or offline frontend): the bus drops the device as if its node had gone
+   * (driver `remove`, then Closed unless rebind is allowed). No-op if not bound.
+   */
+  async unregister(): Promise<void> {
+    await this.unregisterHook?.();
+  }
 
   get xb() {
     return this.kernel.xenbus;
