@@ -259,6 +259,7 @@ export class XenbusDevice {
       if (gt.endForeignAccess(ref, ring.gfns[i]) === "deferred") deferred.push(ref);
     });
     if (deferred.length > 0) this.trace("xenbus.grant_still_mapped", { refs: deferred.join(",") });
+    this.trace("xenbus.ungrant_ring", { refs: ring.refs.join(","), deferred: deferred.join(",") });
     return { deferred };
   }
 
