@@ -7,7 +7,11 @@ export {
   type DeviceSpec,
   frontendPath,
   libxlPath,
+  type VbdConfig,
+  type VbdPhysical,
   type VifConfig,
+  vbdDevid,
+  vbdSpec,
   vifSpec,
 } from "./toolstack/device-spec.ts";
 export {
