@@ -80,6 +80,10 @@ export class NetfrontQueue {
   readonly fragGfn = new Int32Array(XEN_NETIF_NR_SLOTS_MIN + 2);
   readonly fragOff = new Uint16Array(XEN_NETIF_NR_SLOTS_MIN + 2);
   readonly fragLen = new Uint16Array(XEN_NETIF_NR_SLOTS_MIN + 2);
+  /** The buffer just taken out of a ring slot (xennet_get_rx_skb / xennet_get_rx_ref). */
+  curRef = -1;
+  curGfn = -1;
+  curView: WritablePage | undefined = undefined;
   /** Ids of the packet being sent (for the trace and the pending mark). */
   readonly txIds = new Uint16Array(MAX_XEN_SKB_FRAGS + 1);
 

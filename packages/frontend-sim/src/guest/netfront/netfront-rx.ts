@@ -9,6 +9,7 @@ import {
   NETRXF_extra_info,
   NETRXF_more_data,
   PAGE_SIZE,
+  type WritablePage,
 } from "@xensim/ring";
 import {
   NET_RX_RING_SIZE,
@@ -88,18 +89,12 @@ export function allocRxBuffers(q: NetfrontQueue): void {
 }
 
 /**
- * xennet_move_rx_slot: re-post the buffer of slot `from` (same page, same grant) at the next
- * request slot, used for extra-info slots and for responses the driver refuses.
+ * xennet_move_rx_slot: re-post a buffer (same page, same grant) at the next request slot, used
+ * for extra-info slots and for responses the driver refuses.
  */
-function moveRxSlot(q: NetfrontQueue, from: number): void {
-  const ref = q.rxRef[from]!;
+function moveRxSlot(q: NetfrontQueue, ref: number, gfn: number, view: WritablePage | undefined): void {
   if (ref < 0) return;
   const to = q.rx.reqProdPvt & (NET_RX_RING_SIZE - 1);
-  const gfn = q.rxGfn[from]!;
-  const view = q.rxView[from];
-  q.rxRef[from] = -1;
-  q.rxGfn[from] = -1;
-  q.rxView[from] = undefined;
   q.rxRef[to] = ref;
   q.rxGfn[to] = gfn;
   q.rxView[to] = view;
@@ -107,6 +102,19 @@ function moveRxSlot(q: NetfrontQueue, from: number): void {
   req.setU16(0, to);
   req.setU16(2, 0);
   req.setU32(4, ref);
+}
+
+/**
+ * xennet_get_rx_skb + xennet_get_rx_ref: take the buffer of ring slot `idx` out of the slot
+ * (leaving it empty), into the queue's `cur*` scratch.
+ */
+function takeRxSlot(q: NetfrontQueue, idx: number): void {
+  q.curRef = q.rxRef[idx]!;
+  q.curGfn = q.rxGfn[idx]!;
+  q.curView = q.rxView[idx];
+  q.rxRef[idx] = -1;
+  q.rxGfn[idx] = -1;
+  q.rxView[idx] = undefined;
 }
 
 /** xennet_poll: receive every complete packet, then refill the ring. */
@@ -156,7 +164,10 @@ function receiveOne(q: NetfrontQueue): void {
   const rsp = q.rxRspSnap;
   if (!rx.takeResponse(rsp)) return;
   const firstCons = (rx.rspCons - 1) >>> 0;
-  let idx = firstCons & (NET_RX_RING_SIZE - 1);
+  takeRxSlot(q, firstCons & (NET_RX_RING_SIZE - 1));
+  let ref = q.curRef;
+  let gfn = q.curGfn;
+  let view = q.curView;
   let flags = rsp.getU16(4);
   let offset = rsp.getU16(2);
   let status = rsp.getI16(6);
@@ -175,7 +186,7 @@ function receiveOne(q: NetfrontQueue): void {
         err = true;
         break;
       }
-      const xi = (rx.rspCons - 1) & (NET_RX_RING_SIZE - 1);
+      takeRxSlot(q, (rx.rspCons - 1) & (NET_RX_RING_SIZE - 1));
       const type = x.getU8(0);
       more = (x.getU8(1) & XEN_NETIF_EXTRA_FLAG_MORE) !== 0;
       if (type === 0 || type >= XEN_NETIF_EXTRA_TYPE_MAX) {
@@ -184,7 +195,7 @@ function receiveOne(q: NetfrontQueue): void {
       } else if (type === XEN_NETIF_EXTRA_TYPE_GSO) {
         gso = { size: x.getU16(2), type: x.getU8(4) };
       }
-      moveRxSlot(q, xi);
+      moveRxSlot(q, q.curRef, q.curGfn, q.curView);
     } while (more);
   }
 
@@ -195,31 +206,27 @@ function receiveOne(q: NetfrontQueue): void {
   for (;;) {
     if (status < 0 || offset + status > PAGE_SIZE) {
       warn(q, `rx->offset: ${offset}, size: ${status}`);
-      moveRxSlot(q, idx);
+      moveRxSlot(q, ref, gfn, view);
       err = true;
-    } else if (q.rxRef[idx]! < 0) {
+    } else if (ref < 0) {
       warn(q, `Bad rx response id ${rsp.getU16(0)}.`);
       err = true;
     } else {
-      const ref = q.rxRef[idx]!;
       if (!gt.endForeignAccessRef(ref)) {
         info.markBroken(q, "Grant still in use by backend domain");
         return;
       }
       q.rxRefPool.push(ref);
-      q.rxRef[idx] = -1;
       if (frags < q.fragGfn.length) {
-        q.fragGfn[frags] = q.rxGfn[idx]!;
-        q.fragView[frags] = q.rxView[idx];
+        q.fragGfn[frags] = gfn;
+        q.fragView[frags] = view;
         q.fragOff[frags] = offset;
         q.fragLen[frags] = status;
         frags++;
         total += status;
       } else {
-        q.rxPagePool.push({ gfn: q.rxGfn[idx]! as Gfn, view: q.rxView[idx]! });
+        q.rxPagePool.push({ gfn: gfn as Gfn, view: view! });
       }
-      q.rxGfn[idx] = -1;
-      q.rxView[idx] = undefined;
     }
     if (!(flags & NETRXF_more_data)) break;
     if (!rx.takeResponse(rsp)) {
@@ -227,7 +234,10 @@ function receiveOne(q: NetfrontQueue): void {
       err = true;
       break;
     }
-    idx = (rx.rspCons - 1) & (NET_RX_RING_SIZE - 1);
+    takeRxSlot(q, (rx.rspCons - 1) & (NET_RX_RING_SIZE - 1));
+    ref = q.curRef;
+    gfn = q.curGfn;
+    view = q.curView;
     flags = rsp.getU16(4);
     offset = rsp.getU16(2);
     status = rsp.getI16(6);

@@ -98,5 +98,11 @@ export function skbFlowHash(skb: Skb): number {
     h ^= skb.byteAt(i);
     h = Math.imul(h, 0x01000193);
   }
+  // murmur3's finaliser, so that the low bits (h % queues) depend on every byte.
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
   return h >>> 0;
 }
