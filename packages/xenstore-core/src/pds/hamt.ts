@@ -1,21 +1,18 @@
-// A persistent hash array mapped trie (string keys) with transient updates (see edit.ts).
+// A persistent hash array mapped trie from string keys to (position, value) pairs, with
+// transient updates (see edit.ts), laid out for few memory hops: a trie node is one plain array
+// `[bitmap, edit, ...slots]` whose slots are triples `key, position, value` (an entry) or
+// `undefined, sub-node, undefined` (a branch), in bitmap order. No wrapper objects, no entry
+// objects: a lookup touches one array per level. Below the last hash bits (shift ≥ 35) a node is
+// a collision list `[0, edit, key, position, value, …]` scanned linearly.
+//
+// Built for the ordered map (ordered-map.ts): `position` is the key's index in its insertion
+// order vector; setting an existing key keeps its position.
 import type { Edit } from "./edit.ts";
 
-/** Bitmap-indexed node: `a` holds pairs [key, value] or [undefined, sub-node]. */
-interface BNode<V> {
-  c: false;
-  edit: Edit | null;
-  bitmap: number;
-  a: (string | V | HNode<V> | undefined)[];
-}
-/** Full-hash collision node: `a` holds pairs [key, value]. */
-interface CNode<V> {
-  c: true;
-  edit: Edit | null;
-  hash: number;
-  a: (string | V)[];
-}
-export type HNode<V> = BNode<V> | CNode<V>;
+/** `[bitmap, edit, key | undefined, position | sub-node, value | undefined, …]` */
+export type HNode = unknown[];
+
+const MAX_SHIFT = 35;
 
 /** FNV-1a over UTF-16 code units. */
 export function hashString(s: string): number {
@@ -39,247 +36,235 @@ function popcount(x: number): number {
   return Math.imul(x, 0x01010101) >>> 24;
 }
 
-export function hamtGet<V>(root: HNode<V> | null, key: string): V | undefined {
-  if (root === null) return undefined;
-  return hamtGetH(root, hashString(key), key);
-}
+/** Position of the key found by the last successful `hamtFind`/`hamtFindRange`/`hamtRemove`. */
+export let foundPosition = -1;
+/** Whether the last `hamtSet` added a new key. */
+export let setAdded = false;
 
-/** hamtGet with the key's hash already computed. */
-export function hamtGetH<V>(root: HNode<V>, hash: number, key: string): V | undefined {
-  let node: HNode<V> = root;
+/** The value of `key` (hash `hash`), or undefined; sets `foundPosition`. */
+export function hamtFind(root: HNode, hash: number, key: string): unknown {
+  let node = root;
   let shift = 0;
   for (;;) {
-    if (node.c) {
-      const a = node.a;
-      for (let i = 0; i < a.length; i += 2) if (a[i] === key) return a[i + 1] as V;
-      return undefined;
-    }
-    const bit = 1 << ((hash >>> shift) & 31);
-    if ((node.bitmap & bit) === 0) return undefined;
-    const idx = popcount(node.bitmap & (bit - 1)) << 1;
-    const k = node.a[idx];
-    if (k === undefined) {
-      node = node.a[idx + 1] as HNode<V>;
-      shift += 5;
-      continue;
-    }
-    return k === key ? (node.a[idx + 1] as V) : undefined;
-  }
-}
-
-/**
- * Looks up the key `s.slice(start, end)` (whose hash is `hash`) without making the substring.
- */
-export function hamtGetRange<V>(
-  root: HNode<V>,
-  hash: number,
-  s: string,
-  start: number,
-  end: number,
-): V | undefined {
-  const len = end - start;
-  let node: HNode<V> = root;
-  let shift = 0;
-  for (;;) {
-    if (node.c) {
-      const a = node.a;
-      for (let i = 0; i < a.length; i += 2) {
-        const k = a[i] as string;
-        if (k.length === len && s.startsWith(k, start)) return a[i + 1] as V;
+    if (shift >= MAX_SHIFT) {
+      for (let i = 2; i < node.length; i += 3) {
+        if (node[i] === key) {
+          foundPosition = node[i + 1] as number;
+          return node[i + 2];
+        }
       }
       return undefined;
     }
+    const bitmap = node[0] as number;
     const bit = 1 << ((hash >>> shift) & 31);
-    if ((node.bitmap & bit) === 0) return undefined;
-    const idx = popcount(node.bitmap & (bit - 1)) << 1;
-    const k = node.a[idx];
+    if ((bitmap & bit) === 0) return undefined;
+    const idx = 2 + 3 * popcount(bitmap & (bit - 1));
+    const k = node[idx];
     if (k === undefined) {
-      node = node.a[idx + 1] as HNode<V>;
+      node = node[idx + 1] as HNode;
+      shift += 5;
+      continue;
+    }
+    if (k !== key) return undefined;
+    foundPosition = node[idx + 1] as number;
+    return node[idx + 2];
+  }
+}
+
+/** `hamtFind(root, hash, s.slice(start, end))` without making the substring. */
+export function hamtFindRange(root: HNode, hash: number, s: string, start: number, end: number): unknown {
+  const len = end - start;
+  let node = root;
+  let shift = 0;
+  for (;;) {
+    if (shift >= MAX_SHIFT) {
+      for (let i = 2; i < node.length; i += 3) {
+        const k = node[i] as string;
+        if (k.length === len && s.startsWith(k, start)) {
+          foundPosition = node[i + 1] as number;
+          return node[i + 2];
+        }
+      }
+      return undefined;
+    }
+    const bitmap = node[0] as number;
+    const bit = 1 << ((hash >>> shift) & 31);
+    if ((bitmap & bit) === 0) return undefined;
+    const idx = 2 + 3 * popcount(bitmap & (bit - 1));
+    const k = node[idx];
+    if (k === undefined) {
+      node = node[idx + 1] as HNode;
       shift += 5;
       continue;
     }
     const ks = k as string;
-    return ks.length === len && s.startsWith(ks, start) ? (node.a[idx + 1] as V) : undefined;
+    if (ks.length !== len || !s.startsWith(ks, start)) return undefined;
+    foundPosition = node[idx + 1] as number;
+    return node[idx + 2];
   }
 }
 
-function editable<V>(node: BNode<V>, edit: Edit): BNode<V> {
-  if (node.edit === edit) return node;
-  return { c: false, edit, bitmap: node.bitmap, a: node.a.slice() };
+function editable(node: HNode, edit: Edit): HNode {
+  if (node[1] === edit) return node;
+  const n = node.slice();
+  n[1] = edit;
+  return n;
 }
 
-function pairNode<V>(
+/** A node holding two entries whose hashes agree below `shift`. */
+function pairNode(
   edit: Edit,
   shift: number,
   k1: string,
   h1: number,
-  v1: V,
+  p1: unknown,
+  v1: unknown,
   k2: string,
   h2: number,
-  v2: V,
-): HNode<V> {
-  if (h1 === h2) return { c: true, edit, hash: h1, a: [k1, v1, k2, v2] };
+  p2: unknown,
+  v2: unknown,
+): HNode {
+  if (shift >= MAX_SHIFT) return [0, edit, k1, p1, v1, k2, p2, v2];
   const b1 = (h1 >>> shift) & 31;
   const b2 = (h2 >>> shift) & 31;
   if (b1 === b2) {
-    return {
-      c: false,
-      edit,
-      bitmap: 1 << b1,
-      a: [undefined, pairNode(edit, shift + 5, k1, h1, v1, k2, h2, v2)],
-    };
+    return [1 << b1, edit, undefined, pairNode(edit, shift + 5, k1, h1, p1, v1, k2, h2, p2, v2), undefined];
   }
-  const a = b1 < b2 ? [k1, v1, k2, v2] : [k2, v2, k1, v1];
-  return { c: false, edit, bitmap: (1 << b1) | (1 << b2), a };
+  const bitmap = (1 << b1) | (1 << b2);
+  return b1 < b2 ? [bitmap, edit, k1, p1, v1, k2, p2, v2] : [bitmap, edit, k2, p2, v2, k1, p1, v1];
 }
 
-/** Result flag of set/remove: whether a key was added/removed. */
-export interface Changed {
-  v: boolean;
-}
-
-function setIn<V>(
-  node: HNode<V>,
+function setIn(
+  node: HNode,
   edit: Edit,
   shift: number,
   hash: number,
   key: string,
-  val: V,
-  added: Changed,
-): HNode<V> {
-  if (node.c) {
-    if (hash === node.hash) {
-      const a = node.a;
-      for (let i = 0; i < a.length; i += 2) {
-        if (a[i] === key) {
-          if (a[i + 1] === val) return node;
-          const n = node.edit === edit ? node : { c: true as const, edit, hash: node.hash, a: a.slice() };
-          n.a[i + 1] = val;
-          return n;
-        }
+  pos: number,
+  val: unknown,
+): HNode {
+  if (shift >= MAX_SHIFT) {
+    for (let i = 2; i < node.length; i += 3) {
+      if (node[i] === key) {
+        if (node[i + 2] === val) return node;
+        const n = editable(node, edit);
+        n[i + 2] = val;
+        return n;
       }
-      added.v = true;
-      const n = node.edit === edit ? node : { c: true as const, edit, hash: node.hash, a: a.slice() };
-      n.a.push(key, val);
-      return n;
     }
-    // Different hash: push the collision node one level down.
-    const wrapper: BNode<V> = {
-      c: false,
-      edit,
-      bitmap: 1 << ((node.hash >>> shift) & 31),
-      a: [undefined, node],
-    };
-    return setIn(wrapper, edit, shift, hash, key, val, added);
-  }
-  const bit = 1 << ((hash >>> shift) & 31);
-  const idx = popcount(node.bitmap & (bit - 1)) << 1;
-  if ((node.bitmap & bit) !== 0) {
-    const k = node.a[idx];
-    const v = node.a[idx + 1];
-    if (k === undefined) {
-      const sub = v as HNode<V>;
-      const ns = setIn(sub, edit, shift + 5, hash, key, val, added);
-      if (ns === sub) return node;
-      const n = editable(node, edit);
-      n.a[idx + 1] = ns;
-      return n;
-    }
-    if (k === key) {
-      if (v === val) return node;
-      const n = editable(node, edit);
-      n.a[idx + 1] = val;
-      return n;
-    }
-    added.v = true;
-    const sub = pairNode(edit, shift + 5, k as string, hashString(k as string), v as V, key, hash, val);
+    setAdded = true;
     const n = editable(node, edit);
-    n.a[idx] = undefined;
-    n.a[idx + 1] = sub;
+    n.push(key, pos, val);
     return n;
   }
-  added.v = true;
+  const bitmap = node[0] as number;
+  const bit = 1 << ((hash >>> shift) & 31);
+  const idx = 2 + 3 * popcount(bitmap & (bit - 1));
+  if ((bitmap & bit) === 0) {
+    setAdded = true;
+    const n = editable(node, edit);
+    n.splice(idx, 0, key, pos, val);
+    n[0] = bitmap | bit;
+    return n;
+  }
+  const k = node[idx];
+  if (k === undefined) {
+    const sub = node[idx + 1] as HNode;
+    const ns = setIn(sub, edit, shift + 5, hash, key, pos, val);
+    if (ns === sub) return node;
+    const n = editable(node, edit);
+    n[idx + 1] = ns;
+    return n;
+  }
+  if (k === key) {
+    if (node[idx + 2] === val) return node;
+    const n = editable(node, edit);
+    n[idx + 2] = val;
+    return n;
+  }
+  setAdded = true;
+  const ks = k as string;
+  const sub = pairNode(
+    edit,
+    shift + 5,
+    ks,
+    hashString(ks),
+    node[idx + 1],
+    node[idx + 2],
+    key,
+    hash,
+    pos,
+    val,
+  );
   const n = editable(node, edit);
-  n.a.splice(idx, 0, key, val);
-  n.bitmap |= bit;
+  n[idx] = undefined;
+  n[idx + 1] = sub;
+  n[idx + 2] = undefined;
   return n;
 }
 
-/** Returns the root with `key` → `val` (mutating nodes owned by `edit`). */
-export function hamtSet<V>(root: HNode<V> | null, edit: Edit, key: string, val: V, added: Changed): HNode<V> {
-  return hamtSetH(root, edit, hashString(key), key, val, added);
-}
-
-/** hamtSet with the key's hash already computed. */
-export function hamtSetH<V>(
-  root: HNode<V> | null,
+/**
+ * The root with `key` → `val` (mutating nodes owned by `edit`): a new key gets position `pos`,
+ * an existing key keeps its position. Sets `setAdded`.
+ */
+export function hamtSet(
+  root: HNode | null,
   edit: Edit,
   hash: number,
   key: string,
-  val: V,
-  added: Changed,
-): HNode<V> {
+  pos: number,
+  val: unknown,
+): HNode {
+  setAdded = false;
   if (root === null) {
-    added.v = true;
-    return { c: false, edit, bitmap: 1 << (hash & 31), a: [key, val] };
+    setAdded = true;
+    return [1 << (hash & 31), edit, key, pos, val];
   }
-  return setIn(root, edit, 0, hash, key, val, added);
+  return setIn(root, edit, 0, hash, key, pos, val);
 }
 
-function removeIn<V>(
-  node: HNode<V>,
-  edit: Edit,
-  shift: number,
-  hash: number,
-  key: string,
-  removed: Changed,
-): HNode<V> | null {
-  if (node.c) {
-    if (hash !== node.hash) return node;
-    const a = node.a;
-    for (let i = 0; i < a.length; i += 2) {
-      if (a[i] === key) {
-        removed.v = true;
-        if (a.length === 2) return null;
-        const n = node.edit === edit ? node : { c: true as const, edit, hash: node.hash, a: a.slice() };
-        n.a.splice(i, 2);
+function removeIn(node: HNode, edit: Edit, shift: number, hash: number, key: string): HNode | null {
+  if (shift >= MAX_SHIFT) {
+    for (let i = 2; i < node.length; i += 3) {
+      if (node[i] === key) {
+        foundPosition = node[i + 1] as number;
+        if (node.length === 5) return null;
+        const n = editable(node, edit);
+        n.splice(i, 3);
         return n;
       }
     }
     return node;
   }
+  const bitmap = node[0] as number;
   const bit = 1 << ((hash >>> shift) & 31);
-  if ((node.bitmap & bit) === 0) return node;
-  const idx = popcount(node.bitmap & (bit - 1)) << 1;
-  const k = node.a[idx];
+  if ((bitmap & bit) === 0) return node;
+  const idx = 2 + 3 * popcount(bitmap & (bit - 1));
+  const k = node[idx];
   if (k === undefined) {
-    const sub = node.a[idx + 1] as HNode<V>;
-    const ns = removeIn(sub, edit, shift + 5, hash, key, removed);
+    const sub = node[idx + 1] as HNode;
+    const ns = removeIn(sub, edit, shift + 5, hash, key);
     if (ns === sub) return node;
     if (ns !== null) {
       const n = editable(node, edit);
-      n.a[idx + 1] = ns;
+      n[idx + 1] = ns;
       return n;
     }
   } else if (k !== key) {
     return node;
   } else {
-    removed.v = true;
+    foundPosition = node[idx + 1] as number;
   }
-  if (node.bitmap === bit) return null;
+  if (bitmap === bit) return null;
   const n = editable(node, edit);
-  n.a.splice(idx, 2);
-  n.bitmap &= ~bit;
+  n.splice(idx, 3);
+  n[0] = bitmap & ~bit;
   return n;
 }
 
-/** Returns the root without `key` (`null` when empty). */
-export function hamtRemove<V>(
-  root: HNode<V> | null,
-  edit: Edit,
-  key: string,
-  removed: Changed,
-): HNode<V> | null {
+/** The root without `key` (`null` when empty); `foundPosition` = its position, or -1. */
+export function hamtRemove(root: HNode | null, edit: Edit, hash: number, key: string): HNode | null {
+  foundPosition = -1;
   if (root === null) return null;
-  return removeIn(root, edit, 0, hashString(key), key, removed);
+  return removeIn(root, edit, 0, hash, key);
 }

@@ -11,17 +11,22 @@ import {
   omGet,
   omGetRange,
   omKeys,
+  omNames,
   omSet,
 } from "./ordered-map.ts";
 
 type Op = { k: "set"; key: string; v: number } | { k: "del"; key: string } | { k: "freeze" };
 
-const key = fc.integer({ min: 0, max: 60 }).map((i) => `k${i}`);
-const op: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ k: fc.constant("set" as const), key, v: fc.integer() }) },
-  { weight: 3, arbitrary: fc.record({ k: fc.constant("del" as const), key }) },
-  { weight: 1, arbitrary: fc.constant({ k: "freeze" as const }) },
-);
+const MAXKEY = 3000;
+const ops = fc.integer({ min: 2, max: MAXKEY }).chain((kmax) => {
+  const key = fc.integer({ min: 0, max: kmax }).map((i) => `k${i}`);
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    { weight: 6, arbitrary: fc.record({ k: fc.constant("set" as const), key, v: fc.integer() }) },
+    { weight: 3, arbitrary: fc.record({ k: fc.constant("del" as const), key }) },
+    { weight: 1, arbitrary: fc.constant({ k: "freeze" as const }) },
+  );
+  return fc.array(op, { maxLength: Math.min(3000, kmax * 8) });
+});
 
 function entries(m: OrderedMap<number>): [string, number][] {
   const out: [string, number][] = [];
@@ -32,7 +37,7 @@ function entries(m: OrderedMap<number>): [string, number][] {
 describe("ordered map", () => {
   it("matches an insertion-ordered Map; frozen versions never change", () => {
     fc.assert(
-      fc.property(fc.array(op, { maxLength: 400 }), (ops) => {
+      fc.property(ops, (ops) => {
         let m = omEmpty<number>();
         let edit = newEdit();
         const ref = new Map<string, number>();
@@ -45,6 +50,7 @@ describe("ordered map", () => {
             m = omDelete(m, edit, o.key);
             ref.delete(o.key);
           } else {
+            omNames(m); // cached now; later changes must drop it
             frozen.push({ m, e: [...ref] });
             edit = newEdit();
           }
@@ -52,15 +58,20 @@ describe("ordered map", () => {
         }
         expect(entries(m)).toEqual([...ref]);
         expect(omKeys(m)).toEqual([...ref.keys()]);
-        for (let i = 0; i <= 60; i++) {
+        for (let i = 0; i <= MAXKEY; i += 7) {
           const k = `k${i}`;
           expect(omGet(m, k)).toBe(ref.get(k));
           const s = `/x/${k}/y`;
           expect(omGetRange(m, s, 3, 3 + k.length)).toBe(ref.get(k));
         }
-        for (const f of frozen) expect(entries(f.m)).toEqual(f.e);
+        const names = (x: OrderedMap<number>) => [...omNames(x)].map((c) => String.fromCharCode(c)).join("");
+        expect(names(m)).toBe([...ref.keys()].map((k) => `${k}\0`).join(""));
+        for (const f of frozen) {
+          expect(entries(f.m)).toEqual(f.e);
+          expect(names(f.m)).toBe(f.e.map(([k]) => `${k}\0`).join(""));
+        }
       }),
-      { numRuns: 300 },
+      { numRuns: 60 },
     );
   });
 });

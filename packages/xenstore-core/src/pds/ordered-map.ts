@@ -10,21 +10,17 @@
 // O(log32 n) (amortised for compaction).
 import type { Edit } from "./edit.ts";
 import {
-  type Changed,
+  foundPosition,
   type HNode,
-  hamtGetH,
-  hamtGetRange,
+  hamtFind,
+  hamtFindRange,
   hamtRemove,
-  hamtSetH,
+  hamtSet,
   hashRange,
   hashString,
+  setAdded,
 } from "./hamt.ts";
 import { emptyVec, type PVec, vecForEach, vecPush, vecSet } from "./pvec.ts";
-
-interface Entry<V> {
-  readonly i: number;
-  readonly v: V;
-}
 
 /** Largest map kept as plain arrays. */
 const SMALL_MAX = 8;
@@ -36,9 +32,11 @@ export interface OrderedMap<V> {
   /** small mode (hamt === null): keys and values in insertion order; unused (empty) when large */
   keys: string[];
   vals: V[];
-  /** large mode: lookup trie and insertion order */
-  hamt: HNode<Entry<V>> | null;
+  /** large mode: lookup trie (key → position in `order`, value) and insertion order */
+  hamt: HNode | null;
   order: PVec<string | null>;
+  /** the keys as latin1 bytes, each NUL-terminated, in order (built on demand, see omNames) */
+  names: Uint8Array | null;
 }
 
 const NO_KEYS: string[] = [];
@@ -49,6 +47,7 @@ const EMPTY: OrderedMap<never> = {
   vals: [],
   hamt: null,
   order: emptyVec(),
+  names: null,
 };
 
 export function omEmpty<V>(): OrderedMap<V> {
@@ -65,7 +64,7 @@ export function omGet<V>(m: OrderedMap<V>, key: string): V | undefined {
     for (let i = 0; i < keys.length; i++) if (keys[i] === key) return m.vals[i];
     return undefined;
   }
-  return hamtGetH(m.hamt, hashString(key), key)?.v;
+  return hamtFind(m.hamt, hashString(key), key) as V | undefined;
 }
 
 /** `omGet(m, s.slice(start, end))` without making the substring. */
@@ -79,7 +78,7 @@ export function omGetRange<V>(m: OrderedMap<V>, s: string, start: number, end: n
     }
     return undefined;
   }
-  return hamtGetRange(m.hamt, hashRange(s, start, end), s, start, end)?.v;
+  return hamtFindRange(m.hamt, hashRange(s, start, end), s, start, end) as V | undefined;
 }
 
 export function omHas<V>(m: OrderedMap<V>, key: string): boolean {
@@ -97,6 +96,7 @@ function writable<V>(m: OrderedMap<V>, edit: Edit): OrderedMap<V> {
     vals: small ? m.vals.slice() : [],
     hamt: m.hamt,
     order: m.order,
+    names: m.names,
   };
 }
 
@@ -117,6 +117,7 @@ export function omSet<V>(m: OrderedMap<V>, edit: Edit, key: string, value: V): O
       w.keys.push(key);
       w.vals.push(value);
       w.size++;
+      w.names = null;
       return w;
     }
     return largeSet(toLarge(m, edit), edit, key, value);
@@ -125,26 +126,32 @@ export function omSet<V>(m: OrderedMap<V>, edit: Edit, key: string, value: V): O
 }
 
 function toLarge<V>(m: OrderedMap<V>, edit: Edit): OrderedMap<V> {
-  const out: OrderedMap<V> = { edit, size: 0, keys: NO_KEYS, vals: [], hamt: null, order: emptyVec() };
+  const out: OrderedMap<V> = {
+    edit,
+    size: 0,
+    keys: NO_KEYS,
+    vals: [],
+    hamt: null,
+    order: emptyVec(),
+    names: null,
+  };
   for (let i = 0; i < m.keys.length; i++) largeSet(out, edit, m.keys[i]!, m.vals[i]!);
   return out;
 }
 
-const SCRATCH: Changed = { v: false };
-
+/** Large-mode set in one descent of the trie (an existing key keeps its position). */
 function largeSet<V>(m: OrderedMap<V>, edit: Edit, key: string, value: V): OrderedMap<V> {
-  const hash = hashString(key);
-  const old = m.hamt === null ? undefined : hamtGetH(m.hamt, hash, key);
-  if (old !== undefined) {
-    if (old.v === value) return m;
-    const w = writable(m, edit);
-    w.hamt = hamtSetH(m.hamt, edit, hash, key, { i: old.i, v: value }, SCRATCH);
+  const w = writable(m, edit);
+  const hamt = hamtSet(m.hamt, edit, hashString(key), key, m.order.count, value);
+  if (!setAdded) {
+    if (hamt === m.hamt) return m;
+    w.hamt = hamt;
     return w;
   }
-  const w = writable(m, edit);
-  w.hamt = hamtSetH(m.hamt, edit, hash, key, { i: m.order.count, v: value }, SCRATCH);
+  w.hamt = hamt;
   w.order = vecPush(m.order, edit, key);
   w.size++;
+  w.names = null;
   return w;
 }
 
@@ -158,14 +165,16 @@ export function omDelete<V>(m: OrderedMap<V>, edit: Edit, key: string): OrderedM
     w.keys.splice(i, 1);
     w.vals.splice(i, 1);
     w.size--;
+    w.names = null;
     return w;
   }
-  const old = hamtGetH(m.hamt, hashString(key), key);
-  if (old === undefined) return m;
+  const hash = hashString(key);
+  if (hamtFind(m.hamt, hash, key) === undefined) return m;
   const w = writable(m, edit);
-  w.hamt = hamtRemove(m.hamt, edit, key, SCRATCH);
-  w.order = vecSet(m.order, edit, old.i, null);
+  w.hamt = hamtRemove(m.hamt, edit, hash, key);
+  w.order = vecSet(m.order, edit, foundPosition, null);
   w.size--;
+  w.names = null;
   const holes = w.order.count - w.size;
   return holes > 32 && holes > w.size ? compact(w, edit) : w;
 }
@@ -189,7 +198,18 @@ export function omForEach<V>(m: OrderedMap<V>, f: (key: string, value: V) => voi
   }
   const hamt = m.hamt;
   vecForEach(m.order, (k) => {
-    if (k !== null) f(k, hamtGetH(hamt, hashString(k), k)!.v);
+    if (k !== null) f(k, hamtFind(hamt, hashString(k), k) as V);
+  });
+}
+
+/** Visits the keys in insertion order. */
+function omEachKey<V>(m: OrderedMap<V>, f: (key: string) => void): void {
+  if (m.hamt === null) {
+    for (const k of m.keys) f(k);
+    return;
+  }
+  vecForEach(m.order, (k) => {
+    if (k !== null) f(k);
   });
 }
 
@@ -201,5 +221,29 @@ export function omKeys<V>(m: OrderedMap<V>): string[] {
   vecForEach(m.order, (k) => {
     if (k !== null) out[n++] = k;
   });
+  return out;
+}
+
+const NO_BYTES = new Uint8Array(0);
+
+/**
+ * The keys in insertion order as latin1 bytes, each NUL-terminated (a DIRECTORY reply, as cx
+ * keeps a node's child names in one buffer). Cached on the map until its key set changes: the
+ * caller must not modify the result.
+ */
+export function omNames<V>(m: OrderedMap<V>): Uint8Array {
+  if (m.size === 0) return NO_BYTES;
+  if (m.names !== null) return m.names;
+  let n = 0;
+  omEachKey(m, (k) => {
+    n += k.length + 1;
+  });
+  const out = new Uint8Array(n);
+  let off = 0;
+  omEachKey(m, (k) => {
+    for (let i = 0; i < k.length; i++) out[off++] = k.charCodeAt(i);
+    out[off++] = 0;
+  });
+  m.names = out;
   return out;
 }

@@ -19,7 +19,10 @@ export class DirectClient {
     return this.session.domid;
   }
 
-  /** Raw call: type, tx id, payload → reply payload or errno. */
+  /**
+   * Raw call: type, tx id, payload → reply payload or errno. The reply payload may be shared
+   * with the server (e.g. a DIRECTORY listing is a node's cached name buffer): read-only.
+   */
   call(type: number, payload: Uint8Array, txId = 0): Result<Uint8Array> {
     const server = this.server;
     server.enter();

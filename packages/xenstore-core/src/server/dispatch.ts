@@ -132,7 +132,7 @@ const HANDLERS: Map<number, Spec> = new Map<number, Spec>([
     XsType.CONTROL,
     { priv: true, fn: (core, s, _tx, p) => ({ ok: true, payload: core.control(s, strings(p)) }) },
   ],
-  [XsType.DIRECTORY, { fn: readLike((env, path) => encodeStrings(ops.directory(env, path))) }],
+  [XsType.DIRECTORY, { fn: readLike(ops.directoryBytes) }],
   [XsType.READ, { fn: readLike((env, path) => ops.read(env, path)) }],
   [XsType.GET_PERMS, { fn: readLike((env, path) => encodeStrings(formatPerms(ops.getPerms(env, path)))) }],
   [XsType.WATCH, { notid: true, fn: doWatch }],
@@ -396,8 +396,7 @@ function setPermsSpecial(core: ServerCore, caller: Caller, name: string, perms: 
 function doDirectoryPart(core: ServerCore, s: Session, tx: Transaction | null, p: Uint8Array): HandlerResult {
   if (countNuls(p) !== 2) fail("EINVAL");
   const v = strings(p);
-  const { gen, names } = ops.directoryPart(core.env(s, tx), nodePath(s, v[0]!));
-  const children = encodeStrings(names);
+  const { gen, names: children } = ops.directoryPartBytes(core.env(s, tx), nodePath(s, v[0]!));
   const off = atoi(v[1]!) >>> 0;
   const genBytes = encodeString(String(gen));
   const genlen = genBytes.length;

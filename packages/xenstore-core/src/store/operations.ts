@@ -1,8 +1,8 @@
 // Node operations with cx semantics (xenstored_core.c), independent of the wire: each takes
 // a canonical path and typed arguments, works through a NodeAccess (live store or
 // transaction) and throws XsOpError with the errno cx replies.
-import { omForEach, omGet, omKeys } from "../pds/ordered-map.ts";
-import { latin1ToBytes } from "../wire/payload.ts";
+import { omForEach, omGet, omKeys, omNames } from "../pds/ordered-map.ts";
+import { encodeStrings, latin1ToBytes } from "../wire/payload.ts";
 import { type NodeAccess, XsOpError } from "./access.ts";
 import { baseName, checkNodePath, childPath, parentPath } from "./paths.ts";
 import {
@@ -128,6 +128,25 @@ export function directory(env: OpEnv, path: string): string[] {
   const names = omKeys(node.children);
   if (env.profile.directoryOrder === "sorted") names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   return names;
+}
+
+/**
+ * DIRECTORY reply bytes: the child names, each NUL-terminated. In creation order this is the
+ * node's cached name buffer itself (read-only: replies are copied into frames, and DirectClient
+ * callers must not modify reply payloads).
+ */
+export function directoryBytes(env: OpEnv, path: string): Uint8Array {
+  const node = getNode(env, path, PERM_READ);
+  if (env.profile.directoryOrder === "sorted") return encodeStrings(directory(env, path));
+  return omNames(node.children);
+}
+
+/** cx send_directory_part() as bytes: the node's generation and its children's names. */
+export function directoryPartBytes(env: OpEnv, path: string): { gen: number; names: Uint8Array } {
+  const node = getNode(env, path, PERM_READ);
+  if (env.profile.directoryOrder === "sorted")
+    return { gen: node.gen, names: encodeStrings(directory(env, path)) };
+  return { gen: node.gen, names: omNames(node.children) };
 }
 
 /** cx send_directory_part(): the node's generation and its children (the caller pages them). */

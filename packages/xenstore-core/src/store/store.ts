@@ -157,7 +157,7 @@ export class XsStore implements NodeAccess {
   }
 
   addChild(parent: string, name: string, value: string, perms: Perms): void {
-    const child = newNode(null, value, perms, this.nextGen());
+    const child = newNode(this.edit, value, perms, this.nextGen());
     this.linkChild(parent, name, child);
     this.countDelta(perms[0]?.id ?? 0, 1);
   }
@@ -168,8 +168,9 @@ export class XsStore implements NodeAccess {
     const d = this.walkOrThrow(parent);
     const edit = this.edit;
     const m = own(this.stack[d]!, edit);
-    if (omGet(m.children, name) === undefined) m.childLen += name.length + 1;
+    const before = m.children.size;
     m.children = omSet(m.children, edit, name, child);
+    if (m.children.size !== before) m.childLen += name.length + 1;
     m.gen = gen;
     this.dirty = true;
     this.relink(parent, d, m);
