@@ -134,6 +134,10 @@ export class NetbackQueue {
     return this.vif.dev.kernel;
   }
 
+  private get tracing(): boolean {
+    return this.kernel.sched.trace.enabled;
+  }
+
   private trace(kind: string, details: Record<string, string | number | boolean | undefined>): void {
     const t = this.kernel.sched.trace;
     if (t.enabled) t.emit(this.actor, kind, { vif: this.vif.name, queue: this.id, ...details });
@@ -430,18 +434,21 @@ export class NetbackQueue {
         failed = st[i]!;
       }
     }
-    this.trace("netback.tx_copy", {
-      len: total,
-      slots: nslots + extraCount,
-      ops: ops.length,
-      req_cons: tx.reqCons,
-      status: failed === 0 ? "okay" : `gntst ${failed}`,
-      gso: gso === undefined ? undefined : `${gso.type}/${gso.size}`,
-    });
     // Responses: the first slot, NULL for each extra, then one per fragment.
     this.respond(0, extraCount, this.slotStatus[0]!);
     for (let s = 1; s < nslots; s++) this.respond(s, 0, this.slotStatus[s]!);
-    this.pushTx();
+    const notify = this.pushTx();
+    if (this.tracing)
+      this.trace("netback.tx_copy", {
+        len: total,
+        slots: nslots + extraCount,
+        ops: ops.length,
+        req_cons: tx.reqCons,
+        rsp_prod: tx.rspProdPvt,
+        notify,
+        status: failed === 0 ? "okay" : `gntst ${failed}`,
+        gso: gso === undefined ? undefined : `${gso.type}/${gso.size}`,
+      });
     if (failed !== 0) {
       // xenvif_tx_check_gop: "Bad status from copy" — the packet is dropped.
       this.stats.txErrors++;
@@ -475,9 +482,11 @@ export class NetbackQueue {
     for (let i = 0; i < extras; i++) this.tx.nextResponse()!.setU16(2, NETIF_RSP_NULL);
   }
 
-  /** push_tx_responses */
-  private pushTx(): void {
-    if (this.tx.pushResponsesAndCheckNotify()) this.kernel.events.send(this.txIrq);
+  /** push_tx_responses; returns whether the frontend was notified. */
+  private pushTx(): boolean {
+    const notify = this.tx.pushResponsesAndCheckNotify();
+    if (notify) this.kernel.events.send(this.txIrq);
+    return notify;
   }
 
   /** xenvif_tx_err: every slot of the packet answered with NETIF_RSP_ERROR; not fatal. */
@@ -573,7 +582,12 @@ export class NetbackQueue {
       this.rxQueue.splice(0, this.rxHead);
       this.rxHead = 0;
     }
-    if (done > 0 && this.rx.pushResponsesAndCheckNotify()) this.kernel.events.send(this.rxIrq);
+    if (done > 0) {
+      const notify = this.rx.pushResponsesAndCheckNotify();
+      if (notify) this.kernel.events.send(this.rxIrq);
+      if (this.tracing)
+        this.trace("netback.rx_push", { packets: done, rsp_prod: this.rx.rspProdPvt, notify });
+    }
     if (done === NETBACK_BUDGET && this.rxHead < this.rxQueue.length) this.kickRx();
   }
 
@@ -654,13 +668,14 @@ export class NetbackQueue {
       r.setU16(4, flags);
       r.setU16(6, this.slotStatus[s]! & 0xffff);
     }
-    this.trace("netback.rx_copy", {
-      len: skb.len,
-      slots: slot,
-      first_slot: firstCons & (XEN_NETIF_RX_RING_SIZE - 1),
-      req_cons: rx.reqCons,
-      status: failed === 0 ? "okay" : `gntst ${failed}`,
-    });
+    if (this.tracing)
+      this.trace("netback.rx_copy", {
+        len: skb.len,
+        slots: slot,
+        first_slot: firstCons & (XEN_NETIF_RX_RING_SIZE - 1),
+        req_cons: rx.reqCons,
+        status: failed === 0 ? "okay" : `gntst ${failed}`,
+      });
     if (failed === 0) {
       this.stats.rxPackets++;
       this.stats.rxBytes += skb.len;
