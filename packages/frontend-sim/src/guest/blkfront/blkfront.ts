@@ -812,19 +812,21 @@ export class BlkfrontDevice implements BlockDevice {
   /** blkfront_resume's first half: every request in a shadow goes back to the queue, in order. */
   private saveInflight(): void {
     const saved: Part[] = [];
+    let deferred = 0;
     for (const r of this.rings) {
       for (const sh of r.shadow) {
         if (sh.part === null) continue;
         saved.push(sh.part);
         sh.part = null;
         // The old backend may still map these pages: revoke or defer, never reuse.
-        for (const g of [...sh.data, ...sh.indirect]) this.endGrant(g);
+        for (const g of [...sh.data, ...sh.indirect]) if (!this.endGrant(g)) deferred++;
         if (this.features.persistent) r.persistentCount -= sh.data.length + sh.indirect.length;
         sh.data.length = 0;
         sh.indirect.length = 0;
       }
       r.inflight = 0;
     }
+    if (deferred > 0) scheduleDeferredRetry(this.k);
     if (saved.length === 0) return;
     saved.sort((a, b) => a.seq - b.seq);
     this.stats.requeued += saved.length;
@@ -898,6 +900,9 @@ export class BlkfrontDevice implements BlockDevice {
         persistentCount: 0,
       };
       this.k.events.bindHandler(port, () => this.interrupt(r), { label: `blkif-${this.name}-${i}` });
+      // bind_evtchn_to_irqhandler enables the irq: a reused port number may still carry the
+      // mask bit a previous owner left (suspend masks every port).
+      this.k.events.unmask(port);
       this.rings.push(r);
     }
     // The transaction: restart on EAGAIN, rewriting the whole key set (hostile-peers D4).

@@ -40,8 +40,19 @@ import type { Kernel } from "../../xenbus/kernel.ts";
 import type { MappedRing, XenbusDevice } from "../../xenbus/xenbus-device.ts";
 import type { DiskImage } from "./disk-image.ts";
 
+export interface BlkbackStats {
+  requests: number;
+  errors: number;
+  persistentHits: number;
+  /** Data pages mapped (GNTTABOP_map_grant_ref). */
+  maps: number;
+  /** Segments moved with GNTTABOP_copy. */
+  copies: number;
+}
+
 /** What a ring needs from its device (struct xen_blkif + xen_vbd). */
 export interface RingOwner {
+  readonly stats: BlkbackStats;
   readonly dev: XenbusDevice;
   readonly image: DiskImage | undefined;
   readonly readonly: boolean;
@@ -91,7 +102,10 @@ export class BlkbackRing {
   private readonly segLast: Uint8Array;
   private readonly indirectPage = new Uint8Array(4096);
   private bounceGfn: Gfn | null = null;
-  stats = { requests: 0, errors: 0, persistentHits: 0 };
+  /** Counters shared by every ring of the device (they survive reconnections). */
+  get stats(): BlkbackStats {
+    return this.owner.stats;
+  }
 
   constructor(
     readonly owner: RingOwner,
@@ -364,6 +378,7 @@ export class BlkbackRing {
       const len = (this.segLast[i]! - this.segFirst[i]! + 1) * 512;
       if (read) {
         bounce.copyIn(0, buf, pos, len);
+        this.stats.copies++;
         const [st] = k.gnttab.copy([
           {
             source: { gfn: this.bounceGfn, domid: DOMID_SELF, offset: 0 },
@@ -374,6 +389,7 @@ export class BlkbackRing {
         ]);
         if (st !== GNTST_okay) return false;
       } else {
+        this.stats.copies++;
         const [st] = k.gnttab.copy([
           {
             source: { ref: this.segRef[i]!, domid: fe, offset: off },
@@ -414,6 +430,7 @@ export class BlkbackRing {
   /** One data segment's page: a persistent mapping (kept) or a mapping for this request only. */
   private mapSegment(gref: number, writes: boolean): Mapped | null {
     const k = this.k;
+    this.stats.maps++;
     const fe = this.owner.dev.otherendId;
     if (this.owner.persistent) {
       const pg = this.persistentGrants.get(gref);

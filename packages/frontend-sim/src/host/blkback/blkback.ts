@@ -17,7 +17,7 @@ import type { XenbusDriver } from "../../xenbus/driver.ts";
 import { ktrace } from "../../xenbus/kernel.ts";
 import { errOf, type XenbusDevice } from "../../xenbus/xenbus-device.ts";
 import { XenbusState as S, type XenbusState } from "../../xenbus/xenbus-state.ts";
-import { BlkbackRing, type RingOwner } from "./blkback-ring.ts";
+import { BlkbackRing, type BlkbackStats, type RingOwner } from "./blkback-ring.ts";
 import type { BlockDevices, DiskImage } from "./disk-image.ts";
 
 /**
@@ -109,6 +109,7 @@ function traitsOf(p: BackendProfile, o: Required<Omit<BlkbackOptions, "disks" | 
 
 /** struct backend_info + struct xen_blkif + struct xen_vbd for one vbd. */
 export class BlkbackDevice implements RingOwner {
+  readonly stats: BlkbackStats = { requests: 0, errors: 0, persistentHits: 0, maps: 0, copies: 0 };
   image: DiskImage | undefined = undefined;
   major: number | undefined = undefined;
   minor: number | undefined = undefined;
