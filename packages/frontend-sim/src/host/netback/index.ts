@@ -1,4 +1,7 @@
 // netback: dom0's Xen network backend (Linux drivers/net/xen-netback) and the virtual switch.
+
+// A ready-made rig (machine + netback + guests with netfront + leak checks) for tests, scenarios, benches.
+export { macBytes, macFor, type NetGuest, NetRig, type NetRigOptions, testFrame } from "./net-test-kit.ts";
 export { BackendInfo, NetbackDriver, type NetbackOptions } from "./netback.ts";
 export {
   FATAL_SKB_SLOTS_DEFAULT,

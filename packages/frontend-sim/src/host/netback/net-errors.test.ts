@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { NetfrontDriver } from "../../guest/netfront/index.ts";
+import { XenbusError } from "../../guest/xenbus/xenbus-error.ts";
 import { XBT_NIL } from "../../guest/xenbus/xs-client.ts";
 import type { XenbusDriver } from "../../xenbus/driver.ts";
 import { XenbusState as S } from "../../xenbus/xenbus-state.ts";
@@ -180,5 +181,38 @@ describe("netfront/netback error paths", () => {
     await rig.drain();
     expect(rig.read(`${BE}/state`)).toBe("2");
     expect(rig.read(`${BE}/hotplug-status`)).toBe("error");
+  });
+
+  it("talk_to_netback redoes its writes on EAGAIN without reallocating rings or ports", async () => {
+    const rig = new NetRig();
+    const spec = vifSpec({ domid: 1, devid: 0, mac: macFor(1) });
+    const g = await rig.machine.settle(
+      (async () => {
+        await rig.machine.startDom0();
+        return rig.createGuest(1);
+      })(),
+    );
+    // The guest's first commit fails with EAGAIN, as when xenstored saw a conflicting write.
+    const xb = g.guest.kernel.xenbus;
+    const end = xb.transactionEnd.bind(xb);
+    let commits = 0;
+    xb.transactionEnd = async (tx, abort) => {
+      if (!abort && commits++ === 0) {
+        await end(tx, true);
+        throw new XenbusError("EAGAIN", "transaction_end");
+      }
+      return end(tx, abort);
+    };
+    await rig.machine.settle(rig.plug(g, spec));
+    expect(commits).toBe(3); // the failed commit, the retry, then switch_state(Connected)
+    expect(rig.sched.trace.all().filter((r) => r.kind === "netfront.tx_retry")).toHaveLength(1);
+    const grants = rig.sched.trace.all().filter((r) => r.kind === "xenbus.grant_ring" && r.actor === "dom1");
+    expect(grants).toHaveLength(2); // one TX and one RX ring, granted once
+    const q = rig.front(g).queues[0]!;
+    expect(rig.read(`${FE}/tx-ring-ref`)).toBe(String(q.txRing!.refs[0]));
+    expect(rig.read(`${FE}/event-channel-tx`)).toBe(String(q.txEvtchn));
+    expect(rig.machine.platform.evtchn.openPorts().filter((p) => p.domid === 1)).toHaveLength(3);
+    expect(await rig.machine.settle(rig.machine.toolstack.removeDevice(spec))).toBe("clean");
+    expect(rig.leaks(g)).toEqual([]);
   });
 });
