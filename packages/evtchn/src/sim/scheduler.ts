@@ -70,9 +70,10 @@ export class SchedulerLimitError extends Error {
  *   of ready tasks; the choice *between* actors is the policy's (FIFO, seeded PRNG, fast-check).
  * - Delayed tasks wait in a timer heap on virtual time; time jumps to the next timer when nothing is
  *   ready. Nothing reads a wall clock.
- * - Between two steps, `run` lets every promise continuation settle (a macrotask boundary drains the
- *   whole microtask queue), so `await` in simulated code never races with the next step: the code
- *   after an `await` runs as part of the step that resolved it.
+ * - Between two steps, `run` lets promise continuations settle (microtask turns after every step,
+ *   a full macrotask drain regularly and before declaring idle), so the code after an `await`
+ *   normally runs as part of the step that resolved it; in every case the interleaving is a pure
+ *   function of the code and the seed.
  */
 export class Scheduler {
   readonly trace: Trace;
@@ -212,7 +213,12 @@ export class Scheduler {
           }
           continue;
         }
-        await settle.drain();
+        // Let the step's promise continuations run: a few microtask turns settle the chains
+        // simulated code forms (resolve → await → await …); every FULL_DRAIN_EVERY steps, and
+        // always before declaring idle, a macrotask boundary drains the queue completely. Either
+        // way the interleaving is a pure function of the code and the seed.
+        if (this.stepCount % FULL_DRAIN_EVERY === 0) await settle.drain();
+        else await microtaskTurns(MICROTASK_TURNS);
       }
     } finally {
       settle.close();
@@ -323,6 +329,15 @@ export class Scheduler {
   get label(): string | null {
     return this.currentLabel;
   }
+}
+
+/** Microtask turns given to a step's continuations before the next step (see `run`). */
+const MICROTASK_TURNS = 48;
+/** Steps between two complete (macrotask) drains of the microtask queue. */
+const FULL_DRAIN_EVERY = 256;
+
+async function microtaskTurns(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await null;
 }
 
 /**

@@ -83,7 +83,7 @@ export class Toolstack {
     const lx = libxlPath(spec);
     const D = spec.domid;
     const B = spec.backendDomid;
-    this.trace("toolstack.add_device", { kind: spec.kind, domid: D, devid: spec.devid });
+    this.trace("toolstack.add_device", { type: spec.kind, domid: D, devid: spec.devid });
     await this.xb.transaction(async (tx) => {
       if (await this.xb.exists(tx, be)) throw new ToolstackError(`device ${spec.kind}/${spec.devid} exists`);
       await this.rmIfPresent(tx, lx);
@@ -117,7 +117,7 @@ export class Toolstack {
     if (spec.hotplug !== undefined && options.waitHotplug !== false) {
       // libxl__wait_device_connection: backend InitWait, then the hotplug script.
       await this.waitForState(`${be}/state`, (s) => s === XenbusState.InitWait, LIBXL_INIT_TIMEOUT_NS);
-      this.trace("toolstack.hotplug", { kind: spec.kind, domid: D, devid: spec.devid, action: "add" });
+      this.trace("toolstack.hotplug", { type: spec.kind, domid: D, devid: spec.devid, action: "add" });
       for (const [k, v] of Object.entries(spec.hotplug)) await this.xb.write(XBT_NIL, `${be}/${k}`, v);
     }
   }
@@ -133,7 +133,7 @@ export class Toolstack {
   ): Promise<"clean" | "forced" | "backend-gone"> {
     const fe = frontendPath(spec);
     const be = backendPath(spec);
-    this.trace("toolstack.remove_device", { kind: spec.kind, domid: spec.domid, devid: spec.devid });
+    this.trace("toolstack.remove_device", { type: spec.kind, domid: spec.domid, devid: spec.devid });
     const gone = await this.xb.transaction(async (tx) => {
       if (options.force) await this.rmIfPresent(tx, fe);
       let state: string;
