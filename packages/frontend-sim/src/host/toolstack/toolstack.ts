@@ -161,7 +161,7 @@ export class Toolstack {
     }
     if (spec.kind === "vif" || spec.kind === "vbd") {
       this.trace("toolstack.hotplug", {
-        kind: spec.kind,
+        type: spec.kind,
         domid: spec.domid,
         devid: spec.devid,
         action: "remove",
