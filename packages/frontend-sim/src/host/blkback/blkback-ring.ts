@@ -96,11 +96,11 @@ export class BlkbackRing {
   readonly persistentGrants = new Map<number, ForeignMapping<WritablePage>>();
   /** A WRITE_BARRIER waiting for in-flight I/O to drain (xen_blk_drain_io). */
   private barrier: Uint8Array | null = null;
-  private buf = new Uint8Array(64 * 1024);
+  private buf = new Uint8Array(4096);
   private readonly segRef: Uint32Array;
   private readonly segFirst: Uint8Array;
   private readonly segLast: Uint8Array;
-  private readonly indirectPage = new Uint8Array(4096);
+  private indirectPageBuf: Uint8Array | null = null;
   private bounceGfn: Gfn | null = null;
   /** Counters shared by every ring of the device (they survive reconnections). */
   get stats(): BlkbackStats {
@@ -257,13 +257,14 @@ export class BlkbackRing {
       const pages = Math.ceil(nseg / SEGS_PER_INDIRECT_FRAME);
       for (let p = 0; p < pages; p++) {
         const gref = req.getU32(abi.indGrefs + 4 * p);
-        if (!this.readGrant(gref, this.indirectPage)) {
+        this.indirectPageBuf ??= new Uint8Array(4096);
+        if (!this.readGrant(gref, this.indirectPageBuf)) {
           this.bad(idLo, idHi, op, `could not map indirect page ${gref}`);
           return;
         }
         const first = p * SEGS_PER_INDIRECT_FRAME;
         const count = Math.min(SEGS_PER_INDIRECT_FRAME, nseg - first);
-        const dv = new DataView(this.indirectPage.buffer);
+        const dv = new DataView(this.indirectPageBuf.buffer);
         for (let i = 0; i < count; i++) {
           this.segRef[first + i] = dv.getUint32(i * SEG_SIZE, true);
           this.segFirst[first + i] = dv.getUint8(i * SEG_SIZE + 4);

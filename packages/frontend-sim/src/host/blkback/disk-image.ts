@@ -42,7 +42,7 @@ export interface MemoryDiskOptions {
   readonly discardable?: boolean;
 }
 
-const CHUNK = 64 * 1024;
+const CHUNK = 4096;
 
 function checkGeometry(sectors: number, sectorSize: number, physical: number): void {
   if (!Number.isSafeInteger(sectors) || sectors < 0) throw new RangeError(`bad capacity ${sectors}`);
@@ -52,7 +52,7 @@ function checkGeometry(sectors: number, sectorSize: number, physical: number): v
 }
 
 /**
- * A sparse in-memory disk: 64 KiB chunks allocated on first write, so a large capacity costs
+ * A sparse in-memory disk: 4 KiB chunks allocated on first write, so a large capacity costs
  * nothing until used. Unwritten and discarded ranges read as zeros. `flushes` counts flushes
  * and `dirty` says whether writes happened since the last one (tests check flush ordering).
  */
