@@ -1,7 +1,8 @@
 // Scheduler and event-channel throughput. Baseline in the same run: a bare JS loop calling the same
 // number of closures, so `sched.ratio_vs_closure_loop` says what the scheduler's bookkeeping costs.
-import { EventChannels, Scheduler, SeededPolicy } from "../src/index.ts";
+
 import { type BenchOptions, opsPerSecond, timeAsync } from "../../../scripts/bench-kit.ts";
+import { EventChannels, Scheduler, SeededPolicy } from "../src/index.ts";
 
 export async function run({ quick }: BenchOptions): Promise<Record<string, number>> {
   const minMs = quick ? 50 : 300;

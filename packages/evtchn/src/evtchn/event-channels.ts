@@ -315,7 +315,11 @@ export class DomainEvents {
     switch (p.state) {
       case "interdomain": {
         const rd = this.hub.lookup(p.remoteDom);
-        this.trace("evtchn.send", { port, remote: `dom${p.remoteDom}:${p.remotePort}` });
+        this.trace("evtchn.send", {
+          port,
+          remote: `dom${p.remoteDom}:${p.remotePort}`,
+          to: rd?.handlerLabel(p.remotePort),
+        });
         if (rd === undefined) return ok(undefined);
         const fault = this.hub.faults?.onNotify?.(this.domid, port, p.remoteDom, p.remotePort) ?? DELIVER;
         deliverWithFault(this.hub, rd, p.remotePort, fault, this.domid);
@@ -430,6 +434,11 @@ export class DomainEvents {
       label: options.label ?? `evtchn:${port}`,
       generation: this.hub.nextGeneration(),
     });
+  }
+
+  /** The label of the handler bound to a port (for traces), if any. */
+  handlerLabel(port: number): string | undefined {
+    return this.handlers.get(port)?.label;
   }
 
   unbindHandler(port: number): void {

@@ -3,13 +3,14 @@
 import { writeFileSync } from "node:fs";
 import { FifoPolicy, SeededPolicy } from "@xensim/evtchn";
 import { findScenario, scenarios } from "../scenarios/registry.ts";
+import { renderTimeline } from "../timeline/timeline.ts";
 import { intValue, parseArgs, UsageError } from "./args.ts";
 
-const USAGE = `usage: pnpm start [--scenario NAME] [--seed N] [--policy seeded|fifo] [--trace-json FILE] [--quiet] [--list]`;
+const USAGE = `usage: pnpm start [--scenario NAME] [--seed N] [--policy seeded|fifo] [--trace-json FILE] [--verbose] [--reads] [--quiet] [--list]`;
 
 async function main(argv: readonly string[]): Promise<number> {
   const args = parseArgs(argv, {
-    flags: ["list", "quiet", "help"],
+    flags: ["list", "quiet", "help", "verbose", "reads"],
     values: ["scenario", "seed", "policy", "trace-json"],
   });
   if (args.flags.has("help")) {
@@ -32,7 +33,15 @@ async function main(argv: readonly string[]): Promise<number> {
   const out: string[] = [];
   out.push(`xensim scenario ${scenario.name} — seed ${seed}, policy ${policy.name}`);
   out.push("");
-  if (!args.flags.has("quiet")) out.push(result.sched.trace.toText());
+  if (!args.flags.has("quiet")) {
+    out.push("timeline:");
+    out.push(
+      renderTimeline(result.sched.trace.all(), {
+        verbose: args.flags.has("verbose"),
+        reads: args.flags.has("reads"),
+      }),
+    );
+  }
   out.push("summary:");
   for (const line of result.summary) out.push(`  ${line}`);
   for (const f of result.failures) out.push(`  FAILED: ${f}`);

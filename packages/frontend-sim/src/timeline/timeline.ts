@@ -92,7 +92,8 @@ export function timelineLine(r: TraceRecord, options: TimelineOptions = {}): str
 
 /** Kicks on the XenStore channels are implied by the xs lines; hide them unless verbose. */
 function isXenstoreKick(r: TraceRecord): boolean {
-  return r.actor === "xenstored" || String(r.details.label ?? "").startsWith("xs");
+  const to = String(r.details.to ?? "");
+  return r.actor === "xenstored" || to.startsWith("xs-ring:") || to === "xenbus";
 }
 
 export function renderTimeline(records: readonly TraceRecord[], options: TimelineOptions = {}): string {
