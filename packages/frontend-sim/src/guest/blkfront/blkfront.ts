@@ -134,7 +134,7 @@ interface Shadow {
 const SHADOW_END = 0x0fffffff;
 
 /** struct blkfront_ring_info */
-interface RingInfo {
+export interface RingInfo {
   readonly index: number;
   readonly granted: GrantedRing;
   readonly front: FrontRing;
@@ -1078,7 +1078,8 @@ export class BlkfrontDevice implements BlockDevice {
     }
     this.trace("blkfront.free", { rings: this.rings.length, deferred, suspend });
     this.rings = [];
-    if (deferred > 0) scheduleDeferredRetry(this.k);
+    // Also re-arms a retry that gave up earlier (the backend may have let go since).
+    scheduleDeferredRetry(this.k);
   }
 
   // ------------------------------------------------------------------------------------------
