@@ -1,2 +1,54 @@
+// @xensim/frontend-sim — the public API for writing and testing Xen PV drivers in the simulator.
+//
+// - The XenBus driver framework (Linux xenbus_client.c / xenbus_probe*.c): `XenbusDriver`,
+//   `XenbusDevice` and its helpers, `XenbusState`, the `Kernel` a driver runs in.
+// - The simulated host: `Machine` (scheduler, hypervisor, xenstored, toolstack, dom0, guests),
+//   `Toolstack` and `DeviceSpec` (how a device of any type is created), invariants.
+// - Our drivers, written on exactly that API: netfront/netback (and blkfront/blkback).
+// - Scenarios and the readable timeline.
+
+export { GuestKernel, type GuestResources } from "./guest/kernel.ts";
+export {
+  ethernetFrame,
+  NetfrontDevice,
+  NetfrontDriver,
+  type NetfrontOptions,
+  netfrontOf,
+  parseMac,
+} from "./guest/netfront/index.ts";
+export type { StartInfo } from "./guest/start-info.ts";
+export { isExistErr, isXenbusError, XenbusError } from "./guest/xenbus/xenbus-error.ts";
+export {
+  type Tx,
+  type WatchCallback,
+  XBT_NIL,
+  XenbusClient,
+  type XenbusWatch,
+} from "./guest/xenbus/xs-client.ts";
+export { checkDeviceAgreement, checkQuiescentInvariants } from "./host/invariants.ts";
+export { type Guest, Machine, type MachineOptions } from "./host/machine.ts";
+export { NetbackDriver, type NetbackOptions, VirtualSwitch } from "./host/netback/index.ts";
+export { Platform, type PlatformOptions } from "./host/platform.ts";
+export {
+  backendPath,
+  type DeviceSpec,
+  frontendPath,
+  type VifConfig,
+  vifSpec,
+} from "./host/toolstack/device-spec.ts";
+export { type CreateDomainOptions, Toolstack, ToolstackError } from "./host/toolstack/toolstack.ts";
 export { findScenario, scenarios } from "./scenarios/registry.ts";
 export type { Scenario, ScenarioContext, ScenarioResult } from "./scenarios/scenario.ts";
+export { renderTimeline, type TimelineOptions } from "./timeline/timeline.ts";
+export type { XenbusDriver } from "./xenbus/driver.ts";
+export { type GrantOps, type Kernel, ktrace } from "./xenbus/kernel.ts";
+export { BACKEND_BUS, FRONTEND_BUS, XenbusBus } from "./xenbus/xenbus-bus.ts";
+export {
+  type DevErr,
+  errOf,
+  type GrantedRing,
+  type MappedRing,
+  XENBUS_MAX_RING_GRANTS,
+  XenbusDevice,
+} from "./xenbus/xenbus-device.ts";
+export { parseXenbusState, XenbusState, xenbusStateName } from "./xenbus/xenbus-state.ts";
