@@ -58,7 +58,13 @@ export function refpeerError(): string | null {
  * the peer cannot be set up or started.
  */
 export async function startRefpeer(
-  opts: { daemon?: RefDaemon; ringDir?: string; domains?: string } = {},
+  opts: {
+    daemon?: RefDaemon;
+    ringDir?: string;
+    domains?: string;
+    /** extra daemon arguments (e.g. cxenstored quotas: `-E 8 -W 3`) */
+    args?: readonly string[];
+  } = {},
 ): Promise<Refpeer | null> {
   const daemon = opts.daemon ?? "cxenstored";
   const why = ensureRefpeerSetup();
@@ -71,7 +77,7 @@ export async function startRefpeer(
   const env: NodeJS.ProcessEnv = { ...process.env };
   if (opts.ringDir) env.FAKEXEN_RINGDIR = opts.ringDir;
   if (opts.domains) env.FAKEXEN_DOMAINS = opts.domains;
-  const r = spawnSync(join(REFPEER_DIR, "start.sh"), [socketPath, daemon], {
+  const r = spawnSync(join(REFPEER_DIR, "start.sh"), [socketPath, daemon, ...(opts.args ?? [])], {
     encoding: "utf8",
     env,
     timeout: 20_000,
