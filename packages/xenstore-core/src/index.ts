@@ -8,6 +8,7 @@ export {
   type ConnectOptions,
   type QuotaHit,
   XenStoreServer,
+  type XenStoreServerFaults,
   type XenStoreServerOptions,
 } from "./server/xenstore-server.ts";
 export { XsOpError } from "./store/access.ts";

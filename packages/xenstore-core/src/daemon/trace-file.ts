@@ -72,6 +72,16 @@ export function traceLine(e: TraceEvent, time: string): TraceLine {
       return { time, kind: e.kind, domid: e.domid };
     case "internal-error":
       return { time, kind: e.kind, conn: e.connId, message: e.message };
+    case "fault":
+      return {
+        time,
+        kind: e.kind,
+        fault: e.fault,
+        domid: e.domid,
+        conn: e.connId,
+        ...(e.txId === undefined ? {} : { tx_id: e.txId }),
+        ...(e.path === undefined ? {} : { path: e.path, token: e.token }),
+      };
   }
 }
 

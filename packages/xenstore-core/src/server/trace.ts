@@ -28,6 +28,15 @@ export type TraceEvent =
   | { kind: "quota-refused"; domid: number; quota: string; errno: string }
   | { kind: "domain-introduced"; domid: number; reintroduced: boolean }
   | { kind: "domain-released"; domid: number }
-  | { kind: "internal-error"; connId: number; message: string };
+  | { kind: "internal-error"; connId: number; message: string }
+  | {
+      kind: "fault";
+      fault: "commit-eagain" | "watch-duplicate";
+      connId: number;
+      domid: number;
+      txId?: number;
+      path?: string;
+      token?: string;
+    };
 
 export type TraceSink = (event: TraceEvent) => void;

@@ -23,6 +23,24 @@ import { restoreServer, snapshotServer } from "./snapshot-io.ts";
 import { StoreView } from "./store-view.ts";
 import type { TraceSink } from "./trace.ts";
 
+/**
+ * Fault hooks for simulation (the explorer's fault catalogue): consulted on the paths where the
+ * protocol allows the server to behave this way, so a correct client must cope. Null = none.
+ */
+export interface XenStoreServerFaults {
+  /**
+   * Called when a transaction is about to commit (after the quota checks, before the conflict
+   * check). Returning "EAGAIN" fails the commit as a conflict would (oxenstored's test-eagain,
+   * generalised); null commits normally.
+   */
+  commit?(domid: number, txId: number): "EAGAIN" | null;
+  /**
+   * Called for each watch event about to be queued; the event is queued this many times
+   * (1 = normal, 2+ = duplicates, which the protocol allows; values below 1 count as 1).
+   */
+  watchEvent?(domid: number, connId: number, path: string, token: string): number;
+}
+
 export interface XenStoreServerOptions {
   /** `"cxenstored"` (default) or `"qemu"`, or a full profile object. */
   profile?: ProfileName | Profile;
@@ -39,6 +57,8 @@ export interface XenStoreServerOptions {
    * `save FILE`). A handler returns the reply string or throws XsOpError.
    */
   controlCommands?: Readonly<Record<string, (args: readonly string[], domid: number) => string>>;
+  /** Fault hooks (see XenStoreServerFaults); also settable later through `faults`. */
+  faults?: XenStoreServerFaults;
 }
 
 export interface ConnectOptions {
@@ -88,6 +108,8 @@ export class XenStoreServer implements ServerCore, ConnectionHost {
   /** @internal */ readonly quotaHits = new Map<number, Map<string, QuotaHit>>();
   private depth = 0;
   private readonly dirty = new Set<XsConnection>();
+  /** Fault hooks in force (null: none). A simulator switches them on and off at will. */
+  faults: XenStoreServerFaults | null;
 
   constructor(options: XenStoreServerOptions = {}, db?: XsStore) {
     this.profile = resolveProfile(options.profile);
@@ -96,6 +118,7 @@ export class XenStoreServer implements ServerCore, ConnectionHost {
     this.controlCommands = options.controlCommands ?? {};
     this.host = { ...DEFAULT_HOST, ...options.host };
     this.trace = options.trace;
+    this.faults = options.faults ?? null;
     this.db = db ?? XsStore.initial();
     this.store = new StoreView(this);
     if (!db) this.domainTable.add({ domid: 0, gfn: "0", port: 0, target: undefined });
@@ -356,7 +379,13 @@ export class XenStoreServer implements ServerCore, ConnectionHost {
       });
       return;
     }
-    const r = s.deliverEvent(path, token);
+    let r = s.deliverEvent(path, token);
+    const copies = this.faults?.watchEvent?.(s.domid, s.id, path, token) ?? 1;
+    for (let i = 1; i < copies; i++) {
+      const again = s.deliverEvent(path, token);
+      this.emit({ kind: "fault", fault: "watch-duplicate", connId: s.id, domid: s.domid, path, token });
+      if (r !== "queued") r = again;
+    }
     if (this.trace === undefined) return;
     if (r === "queued") this.emit({ kind: "watch-event", connId: s.id, domid: s.domid, path, token });
     else this.emit({ kind: "watch-event-dropped", connId: s.id, domid: s.domid, path, token, reason: r });
@@ -398,6 +427,10 @@ export class XenStoreServer implements ServerCore, ConnectionHost {
           return "ENOSPC";
         }
       }
+    }
+    if (this.faults?.commit?.(s.domid, tx.id) === "EAGAIN") {
+      this.emit({ kind: "fault", fault: "commit-eagain", connId: s.id, domid: s.domid, txId: tx.id });
+      return "EAGAIN";
     }
     if (tx.conflicts()) return "EAGAIN";
     const fired = tx.apply();
