@@ -12,13 +12,7 @@ import {
   type RingError,
 } from "@xensim/ring";
 import { ETH_HLEN } from "./mac.ts";
-import {
-  MAX_XEN_SKB_FRAGS,
-  NET_TX_RING_SIZE,
-  type NetfrontQueue,
-  TX_LINK_NONE,
-  TX_PENDING,
-} from "./netfront-queue.ts";
+import { MAX_XEN_SKB_FRAGS, type NetfrontQueue, TX_LINK_NONE, TX_PENDING } from "./netfront-queue.ts";
 
 /** netif_extra_info types and flags (netif.h; Linux adds XDP = 5). */
 export const XEN_NETIF_EXTRA_TYPE_NONE = 0;
@@ -163,12 +157,9 @@ export function txBufGc(q: NetfrontQueue): void {
       const status = rsp.getI16(2);
       if (status === NETIF_RSP_NULL) continue;
       const id = rsp.getU16(0);
-      if (id >= NET_TX_RING_SIZE) {
-        info.markBroken(q, `Response has incorrect id (${id})`);
-        return;
-      }
-      if (q.txLink[id] !== TX_PENDING) {
-        info.markBroken(q, "Response for inactive request");
+      const bad = info.txResponseIdError(q, id);
+      if (bad !== null) {
+        info.markBroken(q, bad);
         return;
       }
       q.txLink[id] = TX_LINK_NONE;

@@ -8,7 +8,7 @@ import { errOf, type XenbusDevice } from "../../xenbus/xenbus-device.ts";
 import { XenbusState } from "../../xenbus/xenbus-state.ts";
 import { isXenbusError } from "../xenbus/xenbus-error.ts";
 import { formatMac, parseMac } from "./mac.ts";
-import { NetfrontQueue } from "./netfront-queue.ts";
+import { NET_TX_RING_SIZE, NetfrontQueue, TX_PENDING } from "./netfront-queue.ts";
 import { allocRxBuffers, type ReceivedFrame, rxPoll } from "./netfront-rx.ts";
 import {
   type SendOptions,
@@ -193,6 +193,17 @@ export class NetfrontDevice {
   }
 
   // ---- XenBus side ----
+
+  /**
+   * xennet_tx_buf_gc's check of a TX response id: in range and actually pending. Returns the
+   * message the device is disabled with, or null when the id is acceptable. (A method so that
+   * the explorer's mutants can plant a frontend that trusts ids, without touching this code.)
+   */
+  txResponseIdError(q: NetfrontQueue, id: number): string | null {
+    if (id >= NET_TX_RING_SIZE) return `Response has incorrect id (${id})`;
+    if (q.txLink[id] !== TX_PENDING) return "Response for inactive request";
+    return null;
+  }
 
   /** wake_up_all(&module_wq) */
   wake(): void {
@@ -464,6 +475,11 @@ export class NetfrontDriver implements XenbusDriver {
     this.trusted = options.trusted ?? true;
   }
 
+  /** The per-device state a probe creates (a subclass may return a subclass of NetfrontDevice). */
+  protected createDevice(dev: XenbusDevice): NetfrontDevice {
+    return new NetfrontDevice(this, dev);
+  }
+
   /** The netfront of `device/vif/<devid>`, if bound. */
   device(devid = 0): NetfrontDevice | undefined {
     return this.devices.get(`device/vif/${devid}`);
@@ -474,7 +490,7 @@ export class NetfrontDriver implements XenbusDriver {
    * the backend directory exists and is not Closed before letting the bus watch it.
    */
   async probe(dev: XenbusDevice): Promise<void> {
-    const info = new NetfrontDevice(this, dev);
+    const info = this.createDevice(dev);
     dev.data = info;
     this.devices.set(dev.nodename, info);
     const S = XenbusState;
