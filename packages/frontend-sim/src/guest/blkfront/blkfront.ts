@@ -394,7 +394,11 @@ export class BlkfrontDevice implements BlockDevice {
     }
     for (const r of this.rings) {
       if ((pushed & (1 << r.index)) === 0) continue;
-      if (r.front.pushRequestsAndCheckNotify()) this.k.events.send(r.port);
+      const notify = r.front.pushRequestsAndCheckNotify();
+      if (this.k.sched.trace.enabled) {
+        this.trace("blkfront.push", { ring: r.index, req_prod: r.front.reqProdPvt, notify });
+      }
+      if (notify) this.k.events.send(r.port);
     }
   }
 
@@ -550,15 +554,16 @@ export class BlkfrontDevice implements BlockDevice {
     else if (part.blk === BLKIF_OP_WRITE) this.stats.writes++;
     else if (part.blk === BLKIF_OP_DISCARD) this.stats.discards++;
     else this.stats.flushes++;
-    this.trace("blkfront.submit", {
-      ring: r.index,
-      id,
-      op: blkifOpName(part.blk),
-      indirect: wireOp === BLKIF_OP_INDIRECT,
-      sector: part.sector,
-      nsect: part.nsect,
-      nsegs,
-    });
+    if (this.k.sched.trace.enabled)
+      this.trace("blkfront.submit", {
+        ring: r.index,
+        id,
+        op: blkifOpName(part.blk),
+        indirect: wireOp === BLKIF_OP_INDIRECT,
+        sector: part.sector,
+        nsect: part.nsect,
+        nsegs,
+      });
     return true;
   }
 
@@ -609,7 +614,8 @@ export class BlkfrontDevice implements BlockDevice {
         r.freeHead = id;
         r.inflight--;
         this.stats.completed++;
-        this.trace("blkfront.response", { ring: r.index, id, op: blkifOpName(op), status });
+        if (this.k.sched.trace.enabled)
+          this.trace("blkfront.response", { ring: r.index, id, op: blkifOpName(op), status });
         this.endRequest(part, status, sh.nsegs);
       }
       if (front.rspCons !== front.reqProdPvt) {

@@ -203,7 +203,8 @@ export class BlkbackRing {
         return;
     }
     // Unknown operation: BLKIF_RSP_EOPNOTSUPP, echoing what was asked.
-    this.trace("blkback.request", { ring: this.index, id: idLo, op: blkifOpName(op) });
+    if (this.k.sched.trace.enabled)
+      this.trace("blkback.request", { ring: this.index, id: idLo, op: blkifOpName(op) });
     this.bad(idLo, idHi, op, `unknown operation ${op}`, BLKIF_RSP_EOPNOTSUPP);
   }
 
@@ -227,14 +228,15 @@ export class BlkbackRing {
     const nseg = indirect ? req.getU16(abi.indNrSegments) : req.getU8(abi.nrSegments);
     const sector = getU64n(req, abi.sector);
     const flushOp = op === BLKIF_OP_FLUSH_DISKCACHE || op === BLKIF_OP_WRITE_BARRIER;
-    this.trace("blkback.request", {
-      ring: this.index,
-      id: idLo,
-      op: blkifOpName(op),
-      indirect,
-      sector,
-      nsegs: nseg,
-    });
+    if (this.k.sched.trace.enabled)
+      this.trace("blkback.request", {
+        ring: this.index,
+        id: idLo,
+        op: blkifOpName(op),
+        indirect,
+        sector,
+        nsegs: nseg,
+      });
     if (
       (nseg === 0 && !flushOp) ||
       (!indirect && nseg > BLKIF_MAX_SEGMENTS_PER_REQUEST) ||
@@ -465,7 +467,8 @@ export class BlkbackRing {
     const sector = getU64n(req, abi.sector);
     const nr = getU64n(req, abi.discardNrSectors);
     const flag = req.getU8(abi.discardFlag);
-    this.trace("blkback.request", { ring: this.index, id: idLo, op: "discard", sector, nsect: nr });
+    if (this.k.sched.trace.enabled)
+      this.trace("blkback.request", { ring: this.index, id: idLo, op: "discard", sector, nsect: nr });
     if (
       image === undefined ||
       !this.owner.discardEnabled ||
@@ -533,8 +536,18 @@ export class BlkbackRing {
     w.setU32(abi.rspId + 4, idHi);
     w.setU8(abi.rspOp, op);
     w.setU16(abi.rspStatus, status & 0xffff);
-    this.trace("blkback.response", { ring: this.index, id: idLo, op: blkifOpName(op), status });
-    if (this.back.pushResponsesAndCheckNotify()) this.k.events.send(this.port);
+    const notify = this.back.pushResponsesAndCheckNotify();
+    if (this.k.sched.trace.enabled) {
+      this.trace("blkback.response", {
+        ring: this.index,
+        id: idLo,
+        op: blkifOpName(op),
+        status,
+        rsp_prod: this.back.rspProdPvt,
+        notify,
+      });
+    }
+    if (notify) this.k.events.send(this.port);
   }
 
   /**
