@@ -3,11 +3,11 @@
 // requests itself through the backend's side of the ring.
 import { BLKIF_OP_WRITE, BLKIF_RSP_OKAY, type SlotWriter } from "@xensim/ring";
 import { describe, expect, it } from "vitest";
-import { vbdSpec } from "../../host/toolstack/device-spec.ts";
-import { BlkMachine } from "../../lifecycle/blk-harness.ts";
-import { type Connected, connectedVbd, readNode } from "../../lifecycle/blk-testkit.ts";
-import { XenbusState } from "../../xenbus/xenbus-state.ts";
-import { BLKIF_ABI_X86_64 as ABI, BLKIF_OP_READ, getU64n } from "./blkif-abi.ts";
+import { BLKIF_ABI_X86_64 as ABI, BLKIF_OP_READ, getU64n } from "../guest/blkfront/blkif-abi.ts";
+import { vbdSpec } from "../host/toolstack/device-spec.ts";
+import { XenbusState } from "../xenbus/xenbus-state.ts";
+import { BlkMachine } from "./blk-harness.ts";
+import { type Connected, connectedVbd, readNode } from "./blk-testkit.ts";
 
 const FE_ERROR = "/local/domain/1/error/device/vbd/51712/error";
 

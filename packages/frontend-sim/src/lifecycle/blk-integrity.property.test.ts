@@ -4,8 +4,8 @@
 import { Prng, SeededPolicy } from "@xensim/evtchn";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { BlkMachine } from "../../lifecycle/blk-harness.ts";
-import { DiskModel, firstDiff, randomWorkload } from "../../lifecycle/disk-model.ts";
+import { BlkMachine } from "./blk-harness.ts";
+import { DiskModel, firstDiff, randomWorkload } from "./disk-model.ts";
 
 const config = fc.record({
   seed: fc.integer({ min: 1, max: 1 << 30 }),

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { BlkMachine } from "../../lifecycle/blk-harness.ts";
+import { BlkMachine } from "./blk-harness.ts";
 
-describe("blkfront ↔ blkback", () => {
+describe("blkfront ↔ blkback, smallest case", () => {
   it("connects and moves data", async () => {
     const bm = new BlkMachine({ seed: 1 });
     const { disk: image, physical } = bm.image({ sectors: 2048 });
@@ -23,6 +23,7 @@ describe("blkfront ↔ blkback", () => {
     expect(image.flushes).toBe(1);
     expect(out.outcome).toBe("clean");
     expect(bm.invariants()).toEqual([]);
-    console.log(out.stats, out.features);
+    expect(out.stats.persistentHits).toBeGreaterThan(0);
+    expect(out.features.persistent).toBe(true);
   });
 });
