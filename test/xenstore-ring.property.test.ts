@@ -159,7 +159,12 @@ describe("XenStore ring transport: properties", () => {
           const frames = reqs.map((r, i) => r(i + 1));
           const expected = referenceReplies(frames);
           const got = await viaRing(frames, seed, startIndex);
-          expect(got).toEqual(expected);
+          // Replies: identical, in order. Watch events: identical ones still queued unread are
+          // merged (cx after XSA-326), and how many are merged depends on when the guest reads;
+          // so the same distinct events must arrive, and none the plain connection did not get.
+          const isEvent = (k: string): boolean => k.startsWith("15/");
+          expect(got.filter((k) => !isEvent(k))).toEqual(expected.filter((k) => !isEvent(k)));
+          expect(new Set(got.filter(isEvent))).toEqual(new Set(expected.filter(isEvent)));
         },
       ),
       { numRuns: 60 },

@@ -124,6 +124,47 @@ export class Scheduler {
     return this.readyCount + this.timers.length;
   }
 
+  /**
+   * Stops actors for good (a paused then destroyed domain's vCPU and threads): their queued and
+   * delayed tasks are dropped and anything posted to them later never runs.
+   */
+  haltActors(pred: (actor: string) => boolean): number {
+    let dropped = 0;
+    for (const [actor, q] of this.queues) {
+      if (!pred(actor)) continue;
+      this.halted.add(actor);
+      for (const t of q)
+        if (!t.cancelled) {
+          t.cancelled = true;
+          dropped++;
+        }
+    }
+    for (const t of this.timers) {
+      if (!t.cancelled && pred(t.actor)) {
+        t.cancelled = true;
+        this.halted.add(t.actor);
+        dropped++;
+      }
+    }
+    this.haltPredicates.push(pred);
+    this.trace.emit("hypervisor", "sched.halt", { dropped });
+    return dropped;
+  }
+
+  private readonly halted = new Set<string>();
+  private readonly haltPredicates: ((actor: string) => boolean)[] = [];
+
+  private isHalted(actor: string): boolean {
+    if (this.halted.has(actor)) return true;
+    for (const p of this.haltPredicates) {
+      if (p(actor)) {
+        this.halted.add(actor);
+        return true;
+      }
+    }
+    return false;
+  }
+
   /** Posts `fn` to run on `actor`, after `delayNs` of virtual time (default: as soon as chosen). */
   post(actor: string, label: string, fn: TaskFn, delayNs = 0): TaskHandle {
     const task: Task = {
@@ -133,8 +174,9 @@ export class Scheduler {
       label,
       fn,
       readyAt: this.nowNs + Math.max(0, delayNs),
-      cancelled: false,
+      cancelled: this.haltPredicates.length > 0 && this.isHalted(actor),
     };
+    if (task.cancelled) return { id: task.id, cancel: () => {} };
     if (delayNs > 0) heapPush(this.timers, task);
     else this.enqueueReady(task);
     return {

@@ -4,6 +4,7 @@ import type { XenbusDriver } from "../xenbus/driver.ts";
 import { BACKEND_BUS, FRONTEND_BUS, XenbusBus } from "../xenbus/xenbus-bus.ts";
 import { Dom0Kernel } from "./dom0-kernel.ts";
 import { Platform, type PlatformOptions } from "./platform.ts";
+import type { DeviceSpec } from "./toolstack/device-spec.ts";
 import { type CreateDomainOptions, Toolstack } from "./toolstack/toolstack.ts";
 
 export interface MachineOptions extends PlatformOptions {
@@ -65,6 +66,22 @@ export class Machine {
       this.sched.post(kernel.actor, "xenbus_probe", () => bus.start().then(resolve, reject));
     });
     return guest;
+  }
+
+  /**
+   * `xl destroy`: pause the guest (its vCPU and kernel threads stop for good), remove its devices
+   * forced, delete its home and RELEASE it (xenstored fires @releaseDomain), then the hypervisor
+   * tears the domain down: its event channels close (peers go back to unbound). Pages other
+   * domains still map stay alive until they unmap them, as in Xen.
+   */
+  async destroyGuest(domid: number, devices: readonly DeviceSpec[] = []): Promise<void> {
+    const guest = this.guests.get(domid);
+    if (guest === undefined) throw new Error(`no guest ${domid}`);
+    const actor = guest.kernel.actor;
+    this.sched.haltActors((a) => a === actor || a.startsWith(`${actor}:`));
+    await this.toolstack.destroyDomain(domid, devices);
+    this.platform.evtchn.removeDomain(domid);
+    this.guests.delete(domid);
   }
 
   /** Runs until idle; fails if `work` is still pending then (see Platform.settle). */

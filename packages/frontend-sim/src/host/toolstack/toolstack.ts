@@ -64,6 +64,28 @@ export class Toolstack {
     return start;
   }
 
+  /**
+   * libxl__xs_path_cleanup: remove `path`, then each parent while it is empty — never a domain's
+   * home (`/local/domain/<n>`) or anything above it.
+   */
+  private async rmWithCleanup(tx: Tx, path: string): Promise<void> {
+    await this.rmIfPresent(tx, path);
+    const parts = path.split("/");
+    for (let n = parts.length - 1; n > 1; n--) {
+      const parent = parts.slice(0, n).join("/");
+      if (/^\/local\/domain\/\d+$/.test(parent) || parent === "/local/domain" || parent === "/libxl") return;
+      let children: string[];
+      try {
+        children = await this.xb.directory(tx, parent);
+      } catch (e) {
+        if (isXenbusError(e, "ENOENT")) continue;
+        throw e;
+      }
+      if (children.length > 0) return;
+      await this.rmIfPresent(tx, parent);
+    }
+  }
+
   private async rmIfPresent(tx: Tx, path: string): Promise<void> {
     try {
       await this.xb.rm(tx, path);
@@ -167,19 +189,22 @@ export class Toolstack {
         action: "remove",
       });
     }
-    // libxl__device_destroy: frontend, libxl copy and backend go away.
+    // libxl__device_destroy: frontend, libxl copy and backend go away, with their empty parents.
     await this.xb.transaction(async (tx) => {
-      await this.rmIfPresent(tx, fe);
-      await this.rmIfPresent(tx, libxlPath(spec));
-      await this.rmIfPresent(tx, be);
+      await this.rmWithCleanup(tx, fe);
+      await this.rmWithCleanup(tx, libxlPath(spec));
+      await this.rmWithCleanup(tx, be);
     });
     return outcome;
   }
 
-  /** libxl__destroy_domid: devices first (forced as needed), then the home, then RELEASE. */
+  /**
+   * libxl__destroy_domid: devices first (libxl__devices_destroy, forced: the domain is already
+   * paused and will not answer), then the home, then RELEASE.
+   */
   async destroyDomain(domid: number, devices: readonly DeviceSpec[] = []): Promise<void> {
     this.trace("toolstack.destroy_domain", { domid });
-    for (const d of devices) await this.removeDevice(d);
+    for (const d of devices) await this.removeDevice(d, { force: true });
     for (const root of homeRoots(domid, {})) await this.rmIfPresent(XBT_NIL, root);
     await this.xb.releaseDomain(domid);
   }
