@@ -410,6 +410,25 @@ const SCENARIOS: [string, (A: number, B: number, id: Ids) => GuestStep[]][] = [
     ],
   ],
   [
+    "RM in a transaction of a node created after the transaction copied its parent (cx: EIO)",
+    (_A, B, id) => [
+      on(1, W.transactionStart(id())),
+      on(1, W.read("data/a/c", id(1))),
+      on(2, W.write(`/local/domain/${B}/data/b/a`, "v", id())),
+      on(1, W.rm(`/local/domain/${B}/data/b`, id(1))),
+      on(1, W.directory("data", id(1))),
+      on(1, W.read("data/b", id(1))),
+      on(1, W.transactionEnd(true, id(1))),
+      on(1, W.transactionStart(id())),
+      on(1, W.write("data/c", "1", id(2))),
+      on(2, W.write(`/local/domain/${B}/data/d/e`, "v", id())),
+      on(1, W.rm("data/d", id(2))),
+      on(1, W.transactionEnd(true, id(2))),
+      on(2, W.directory(`/local/domain/${B}/data`, id())),
+      on(2, W.directory(`/local/domain/${B}/data/b`, id())),
+    ],
+  ],
+  [
     "RELEASE of a live guest: its watches, transactions and nodes",
     (A, B, id) => [
       on(1, W.write("data/x", "1", id())),

@@ -160,7 +160,13 @@ export class Transaction implements NodeAccess {
     if (ce.rec) this.delta(ce.rec.perms[0]?.id ?? 0, -1);
     ce.rec = null;
     ce.modified = true;
-    if (pe.rec && omGet(pe.rec.children, name) !== undefined) {
+    if (pe.rec && omGet(pe.rec.children, name) === undefined) {
+      // The node was created (outside) after this transaction copied its parent: cx's
+      // delete_child() does not find it in the parent's copy, calls corrupt() and RM answers
+      // EIO, the deletions so far staying in the transaction (found by the guest differential).
+      throw new XsOpError("EIO");
+    }
+    if (pe.rec) {
       const m = own(pe.rec, this.edit);
       m.children = omDelete(m.children, this.edit, name);
       m.childLen -= name.length + 1;
