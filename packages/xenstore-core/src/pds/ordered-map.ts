@@ -37,6 +37,14 @@ export interface OrderedMap<V> {
   order: PVec<string | null>;
   /** the keys as latin1 bytes, each NUL-terminated, in order (built on demand, see omNames) */
   names: Uint8Array | null;
+  /**
+   * large mode: a hash index of this map object (key → value) for lookups, built once the map
+   * has been looked up often enough to pay for it (a HAMT lookup in a big map costs a cache
+   * miss per level); kept in step by in-place updates, not carried over to copies
+   */
+  index: Map<string, V> | null;
+  /** lookups without an index since this map object was made */
+  hits: number;
 }
 
 const NO_KEYS: string[] = [];
@@ -48,6 +56,8 @@ const EMPTY: OrderedMap<never> = {
   hamt: null,
   order: emptyVec(),
   names: null,
+  index: null,
+  hits: 0,
 };
 
 export function omEmpty<V>(): OrderedMap<V> {
@@ -64,7 +74,20 @@ export function omGet<V>(m: OrderedMap<V>, key: string): V | undefined {
     for (let i = 0; i < keys.length; i++) if (keys[i] === key) return m.vals[i];
     return undefined;
   }
+  if (m.index !== null) return m.index.get(key);
+  if (++m.hits > (m.size >> 2) + 64) return buildIndex(m).get(key);
   return hamtFind(m.hamt, hashString(key), key) as V | undefined;
+}
+
+/** Builds the hash index of a large map (O(size), paid for by the lookups that asked for it). */
+function buildIndex<V>(m: OrderedMap<V>): Map<string, V> {
+  const index = new Map<string, V>();
+  const hamt = m.hamt!;
+  vecForEach(m.order, (k) => {
+    if (k !== null) index.set(k, hamtFind(hamt, hashString(k), k) as V);
+  });
+  m.index = index;
+  return index;
 }
 
 /** `omGet(m, s.slice(start, end))` without making the substring. */
@@ -78,6 +101,8 @@ export function omGetRange<V>(m: OrderedMap<V>, s: string, start: number, end: n
     }
     return undefined;
   }
+  if (m.index !== null) return m.index.get(s.slice(start, end));
+  if (++m.hits > (m.size >> 2) + 64) return buildIndex(m).get(s.slice(start, end));
   return hamtFindRange(m.hamt, hashRange(s, start, end), s, start, end) as V | undefined;
 }
 
@@ -97,6 +122,8 @@ function writable<V>(m: OrderedMap<V>, edit: Edit): OrderedMap<V> {
     hamt: m.hamt,
     order: m.order,
     names: m.names,
+    index: null,
+    hits: 0,
   };
 }
 
@@ -134,6 +161,8 @@ function toLarge<V>(m: OrderedMap<V>, edit: Edit): OrderedMap<V> {
     hamt: null,
     order: emptyVec(),
     names: null,
+    index: null,
+    hits: 0,
   };
   for (let i = 0; i < m.keys.length; i++) largeSet(out, edit, m.keys[i]!, m.vals[i]!);
   return out;
@@ -144,11 +173,17 @@ function largeSet<V>(m: OrderedMap<V>, edit: Edit, key: string, value: V): Order
   const w = writable(m, edit);
   const hamt = hamtSet(m.hamt, edit, hashString(key), key, m.order.count, value);
   if (!setAdded) {
-    if (hamt === m.hamt) return m;
+    if (hamt === m.hamt) {
+      // unchanged, or changed in place in trie nodes `m` owns (then `w` is `m`)
+      if (w === m) m.index?.set(key, value);
+      return m;
+    }
     w.hamt = hamt;
+    w.index?.set(key, value);
     return w;
   }
   w.hamt = hamt;
+  w.index?.set(key, value);
   w.order = vecPush(m.order, edit, key);
   w.size++;
   w.names = null;
@@ -172,6 +207,7 @@ export function omDelete<V>(m: OrderedMap<V>, edit: Edit, key: string): OrderedM
   if (hamtFind(m.hamt, hash, key) === undefined) return m;
   const w = writable(m, edit);
   w.hamt = hamtRemove(m.hamt, edit, hash, key);
+  w.index?.delete(key);
   w.order = vecSet(m.order, edit, foundPosition, null);
   w.size--;
   w.names = null;

@@ -4,7 +4,7 @@ import { XsOpError } from "../store/access.ts";
 import { DEFAULT_HOST, type DomainHost, type DomainInfo, DomainTable } from "../store/domains.ts";
 import * as ops from "../store/operations.ts";
 import { childPath, domainPath, parentPath, SPECIAL_INTRODUCE, SPECIAL_RELEASE } from "../store/paths.ts";
-import { type Caller, PERM_READ, permForCaller } from "../store/permissions.ts";
+import { type Caller, PERM_READ, type Perms, permForCaller } from "../store/permissions.ts";
 import { type Profile, type ProfileName, resolveProfile } from "../store/profiles.ts";
 import type { QuotaName, Quotas } from "../store/quotas.ts";
 import { XsStore } from "../store/store.ts";
@@ -338,14 +338,53 @@ export class XenStoreServer implements ServerCore, ConnectionHost {
       tx,
       changed: (path, exact, nodePerms, oldPerms) => {
         if (tx) tx.queueWatch(path, exact);
-        else if (this.watchTable.size > 0)
-          this.fire(path, exact, () => ops.liveFilter(env, path, nodePerms, oldPerms));
+        else if (this.watchTable.size > 0) this.fireLive(env, path, exact, nodePerms, oldPerms);
       },
       domainExists: (d) => this.host.domainExists(d),
     };
     if (tx === null) s.cachedEnv = env;
     else this.envCache.set(tx, env);
     return env;
+  }
+
+  /**
+   * fire() for a change of the live tree with `ops.liveFilter` semantics: a privileged watcher
+   * passes whenever the node has perms (old or new); the filter, which may look the parent up,
+   * is only built when an unprivileged watcher matches (before any delivery, as fire()).
+   */
+  private fireLive(
+    env: ops.OpEnv,
+    path: string,
+    exact: boolean,
+    nodePerms: Perms | null,
+    oldPerms: Perms | null,
+  ): void {
+    if (path.charCodeAt(0) === 64) {
+      this.fire(path, exact, () => () => true);
+      return;
+    }
+    const matches = this.watchTable.match(path, exact);
+    if (matches.length === 0) return;
+    // with node perms a privileged watcher passes (perm = everything); without, ask the filter
+    const privPass = nodePerms !== null || oldPerms !== null;
+    let filter: ops.EventFilter | null = privPass ? null : ops.liveFilter(env, path, nodePerms, oldPerms);
+    if (filter === null) {
+      for (const w of matches) {
+        const a = this.sessions.get(w.connId);
+        if (a !== undefined && !this.callerOf(a.session).privileged) {
+          filter = ops.liveFilter(env, path, nodePerms, oldPerms);
+          break;
+        }
+      }
+    }
+    for (const w of matches) {
+      const a = this.sessions.get(w.connId);
+      if (!a) continue;
+      const caller = this.callerOf(a.session);
+      // (filter is null only when privPass holds and every watcher is privileged)
+      if (!(caller.privileged && privPass) && !filter!(caller)) continue;
+      this.deliver(a.session, w.prefixLen === 0 ? path : path.slice(w.prefixLen), w.token);
+    }
   }
 
   /** cx fire_watches(): deliver an event for `path` to every matching, permitted watch. */
