@@ -5,7 +5,7 @@
 // kernel gives up after a bound so a backend that never unmaps cannot keep a run alive forever —
 // the leak then shows in checkQuiescentInvariants.
 import type { GrantTable } from "@xensim/ring";
-import { type Kernel, ktrace } from "../../xenbus/kernel.ts";
+import { type Kernel, ktrace } from "./kernel.ts";
 
 const RETRY_NS = 1_000_000_000;
 const MAX_RETRIES = 120;

@@ -10,6 +10,7 @@ import {
 } from "@xensim/ring";
 import { XenbusError } from "../guest/xenbus/xenbus-error.ts";
 import { type Tx, XBT_NIL, type XenbusWatch } from "../guest/xenbus/xs-client.ts";
+import { scheduleDeferredRetry } from "./deferred-grants.ts";
 import { type Kernel, ktrace } from "./kernel.ts";
 import { parseXenbusState, XenbusState, xenbusStateName } from "./xenbus-state.ts";
 
@@ -295,31 +296,6 @@ export class XenbusDevice {
     }
     this.trace("xenbus.unmap_ring", { pages: ring.mappings.length });
   }
-}
-
-/** Linux's deferred_timer period for gnttab_handle_deferred (HZ). */
-export const GNTTAB_DEFERRED_RETRY_NS = 1_000_000_000;
-
-const retryArmed = new WeakSet<Kernel>();
-
-/**
- * Linux gnttab_add_deferred → gnttab_handle_deferred: while some revocation is deferred (the peer
- * still maps the page), retry once a second on the kernel's actor until every grant is gone.
- */
-export function scheduleDeferredRetry(kernel: Kernel): void {
-  if (retryArmed.has(kernel)) return;
-  retryArmed.add(kernel);
-  kernel.sched.post(
-    kernel.actor,
-    "gnttab_handle_deferred",
-    () => {
-      retryArmed.delete(kernel);
-      const left = kernel.grantTable.retryDeferred();
-      ktrace(kernel, "gnttab.deferred_retry", { left });
-      if (left > 0) scheduleDeferredRetry(kernel);
-    },
-    GNTTAB_DEFERRED_RETRY_NS,
-  );
 }
 
 /** The negative errno a failure carries (XenbusError → its errno; anything else → EIO). */

@@ -12,6 +12,7 @@ import {
   type StructLayout,
   type WritablePage,
 } from "@xensim/ring";
+import { scheduleDeferredRetry } from "../../xenbus/deferred-grants.ts";
 import type { XenbusDriver } from "../../xenbus/driver.ts";
 import { type Kernel, ktrace } from "../../xenbus/kernel.ts";
 import type { GrantedRing, XenbusDevice } from "../../xenbus/xenbus-device.ts";
@@ -53,7 +54,6 @@ import {
   BlockIoError,
   type BlockStats,
 } from "./block-io.ts";
-import { scheduleDeferredRetry } from "./deferred-grants.ts";
 
 /**
  * How the frontend behaves around the handshake (peer profiles, hostile-peers D15):

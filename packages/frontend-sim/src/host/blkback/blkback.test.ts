@@ -248,7 +248,7 @@ describe("blkback connect_ring refuses bad transport keys (fatal, Linux messages
 
 describe("blkback vs a frontend toggling its state (C14, XSA-350 class)", () => {
   it("Initialised ↔ Closing toggles: teardown and setup never overlap, nothing leaks", async () => {
-    const { scheduleDeferredRetry } = await import("../../guest/blkfront/deferred-grants.ts");
+    const { scheduleDeferredRetry } = await import("../../xenbus/deferred-grants.ts");
     let mappedSomewhere = 0;
     for (const seed of [1, 2, 3, 4, 5, 6]) {
       const toggler: XenbusDriver = {
