@@ -1,13 +1,21 @@
+import { Blkfront } from "../guest/blkfront/index.ts";
 import { ethernetFrame, NetfrontDriver, netfrontOf, parseMac } from "../guest/netfront/index.ts";
+import { Blkback, BlockDevices, MemoryDisk } from "../host/blkback/index.ts";
 import { checkQuiescentInvariants } from "../host/invariants.ts";
 import { Machine } from "../host/machine.ts";
 import { NetbackDriver } from "../host/netback/index.ts";
-import { type DeviceSpec, vifSpec } from "../host/toolstack/device-spec.ts";
+import { type DeviceSpec, vbdSpec, vifSpec } from "../host/toolstack/device-spec.ts";
+import { vbdPatternCheck } from "../lifecycle/blk-lifecycle.ts";
 import { XenbusState } from "../xenbus/xenbus-state.ts";
 import type { Scenario, ScenarioContext, ScenarioResult } from "./scenario.ts";
 
 const GUESTS = [1, 2] as const;
 const FRAMES_EACH_WAY = 8;
+/** Each guest's disk: 8 MiB in 512-byte sectors. */
+const DISK_SECTORS = 16384;
+/** The pattern each guest writes, flushes and reads back: 64 sectors at sector 2048. */
+const PATTERN_SECTOR = 2048;
+const PATTERN_SECTORS = 64;
 
 function macOf(domid: number): string {
   return `00:16:3e:00:00:${domid.toString(16).padStart(2, "0")}`;
@@ -20,16 +28,21 @@ function numberedFrame(from: number, to: number, seq: number): Uint8Array {
 }
 
 /**
- * The default scenario: dom0 and two guests boot; each guest gets a vif; netfront and netback
- * negotiate to Connected/Connected through XenStore, grants, rings and event channels; frames
- * cross the virtual switch both ways; the toolstack unplugs everything; nothing leaks.
+ * The default scenario: dom0 and two guests boot; each guest gets a vif and a vbd; netfront and
+ * netback, blkfront and blkback negotiate to Connected/Connected through XenStore, grants, rings
+ * and event channels; frames cross the virtual switch both ways; each guest writes a pattern to
+ * its disk, flushes, reads it back and checks it; the toolstack unplugs everything; nothing leaks.
  */
 export const vifVbdLifecycle: Scenario = {
   name: "vif-vbd-lifecycle",
-  description: "dom0 + two guests: vif handshakes, packets both ways through the switch, unplug",
+  description: "dom0 + two guests: vif and vbd handshakes, packets both ways, disk pattern, unplug",
   async run(ctx: ScenarioContext): Promise<ScenarioResult> {
     const netback = new NetbackDriver();
-    const m = new Machine({ policy: ctx.policy, backends: [netback] });
+    const disks = new BlockDevices();
+    const blkback = new Blkback({ disks });
+    const m = new Machine({ policy: ctx.policy, backends: [netback, blkback] });
+    const blkfronts = new Map<number, Blkfront>();
+    const vbds = new Map<number, DeviceSpec>();
     const ts = m.toolstack;
     const failures: string[] = [];
     const summary: string[] = [];
@@ -40,7 +53,11 @@ export const vifVbdLifecycle: Scenario = {
     const work = (async () => {
       step("boot dom0 and guests");
       await m.startDom0();
-      for (const d of GUESTS) await m.createGuest(d, [new NetfrontDriver()]);
+      for (const d of GUESTS) {
+        const blkfront = new Blkfront();
+        blkfronts.set(d, blkfront);
+        await m.createGuest(d, [new NetfrontDriver(), blkfront]);
+      }
 
       step("plug a vif into each guest");
       for (const d of GUESTS) {
@@ -77,8 +94,30 @@ export const vifVbdLifecycle: Scenario = {
       }
       await m.sched.sleep("scenario", 1_000_000, "let frames drain");
 
+      step("plug a vbd into each guest");
+      for (const d of GUESTS) {
+        const physical = disks.attach(new MemoryDisk({ sectors: DISK_SECTORS }));
+        const spec = vbdSpec({ domid: d, physical });
+        vbds.set(d, spec);
+        await ts.addDevice(spec);
+      }
+      step("write a pattern to each disk, flush, read it back");
+      for (const d of GUESTS) {
+        const disk = await blkfronts.get(d)!.device("xvda");
+        const bad = await vbdPatternCheck(disk, PATTERN_SECTOR, PATTERN_SECTORS);
+        failures.push(...bad.map((f) => `dom${d}: ${f}`));
+        if (bad.length === 0) {
+          summary.push(
+            `dom${d} xvda: ${disk.sectors} sectors; ${PATTERN_SECTORS * 512} bytes written, flushed, read back and verified`,
+          );
+        }
+      }
+
       step("unplug every device");
-      for (const d of GUESTS) await ts.removeDevice(vifs.get(d)!);
+      for (const d of GUESTS) {
+        await ts.removeDevice(vifs.get(d)!);
+        await ts.removeDevice(vbds.get(d)!);
+      }
     })();
 
     try {
