@@ -83,8 +83,10 @@ export class Scheduler {
   private nextId = 1;
   private nextSeq = 0;
   private stepCount = 0;
-  /** Actor name → its ready queue. Insertion order (first post) keeps iteration deterministic. */
-  private readonly queues = new Map<string, Task[]>();
+  /** Actor name → its ready queue. */
+  private readonly queues = new Map<string, ActorQueue>();
+  /** Queues that may hold ready tasks (the candidates are sorted by seq, so order here is free). */
+  private readonly active: ActorQueue[] = [];
   private readyCount = 0;
   private readonly timers: Task[] = [];
   private failure: TaskFailedError | null = null;
@@ -133,11 +135,13 @@ export class Scheduler {
     for (const [actor, q] of this.queues) {
       if (!pred(actor)) continue;
       this.halted.add(actor);
-      for (const t of q)
+      for (let i = q.head; i < q.items.length; i++) {
+        const t = q.items[i]!;
         if (!t.cancelled) {
           t.cancelled = true;
           dropped++;
         }
+      }
     }
     for (const t of this.timers) {
       if (!t.cancelled && pred(t.actor)) {
@@ -260,7 +264,7 @@ export class Scheduler {
         // always before declaring idle, a macrotask boundary drains the queue completely. Either
         // way the interleaving is a pure function of the code and the seed.
         if (this.stepCount % FULL_DRAIN_EVERY === 0) await settle.drain();
-        else await microtaskTurns(MICROTASK_TURNS);
+        else await this.microtaskTurns();
       }
     } finally {
       settle.close();
@@ -306,11 +310,15 @@ export class Scheduler {
   private enqueueReady(task: Task): void {
     let q = this.queues.get(task.actor);
     if (q === undefined) {
-      q = [];
+      q = { actor: task.actor, items: [], head: 0, active: false };
       this.queues.set(task.actor, q);
     }
-    q.push(task);
+    q.items.push(task);
     this.readyCount++;
+    if (!q.active) {
+      q.active = true;
+      this.active.push(q);
+    }
   }
 
   private releaseTimers(): void {
@@ -334,35 +342,72 @@ export class Scheduler {
   private readonly candidates: Task[] = [];
 
   private pickTask(): Task | null {
-    // Drop cancelled heads; gather every actor's head task.
+    // Drop cancelled heads; gather every active actor's head task; retire empty queues.
     const cands = this.candidates;
     cands.length = 0;
-    for (const q of this.queues.values()) {
-      while (q.length > 0 && q[0]!.cancelled) {
-        q.shift();
+    const active = this.active;
+    for (let i = 0; i < active.length; ) {
+      const q = active[i]!;
+      while (q.head < q.items.length && q.items[q.head]!.cancelled) {
+        q.head++;
         this.readyCount--;
       }
-      if (q.length > 0) cands.push(q[0]!);
+      if (q.head === q.items.length) {
+        q.items.length = 0;
+        q.head = 0;
+        q.active = false;
+        active[i] = active[active.length - 1]!;
+        active.pop();
+        continue;
+      }
+      cands.push(q.items[q.head]!);
+      i++;
     }
     if (cands.length === 0) return null;
     let chosen: Task;
     if (cands.length === 1) {
       chosen = cands[0]!;
     } else {
-      cands.sort((a, b) => a.seq - b.seq);
+      cands.sort(bySeq);
       const i = this.policy.choose(cands);
       chosen = cands[i] ?? cands[0]!;
     }
-    this.queues.get(chosen.actor)!.shift();
+    const q = this.queues.get(chosen.actor)!;
+    q.head++;
+    if (q.head > 1024 && q.head * 2 > q.items.length) {
+      q.items = q.items.slice(q.head);
+      q.head = 0;
+    }
     this.readyCount--;
     return chosen;
+  }
+
+  /**
+   * Gives the last step's continuations microtask turns until QUIET_TURNS pass without a new task
+   * being posted (or MICROTASK_TURNS in all). Deterministic: it depends only on what ran.
+   */
+  private async microtaskTurns(): Promise<void> {
+    let quiet = 0;
+    let seen = this.nextSeq;
+    for (let i = 0; i < MICROTASK_TURNS && quiet < QUIET_TURNS; i++) {
+      await null;
+      if (this.nextSeq === seen) quiet++;
+      else {
+        quiet = 0;
+        seen = this.nextSeq;
+      }
+    }
   }
 
   /** Describes what is waiting: useful in a liveness failure message. */
   describePending(): string[] {
     const out: string[] = [];
-    for (const [actor, q] of this.queues)
-      for (const t of q) if (!t.cancelled) out.push(`${actor}:${t.label}`);
+    for (const [actor, q] of this.queues) {
+      for (let i = q.head; i < q.items.length; i++) {
+        const t = q.items[i]!;
+        if (!t.cancelled) out.push(`${actor}:${t.label}`);
+      }
+    }
     for (const t of this.timers) if (!t.cancelled) out.push(`${t.actor}:${t.label}@${t.readyAt}ns`);
     return out;
   }
@@ -373,14 +418,12 @@ export class Scheduler {
   }
 }
 
-/** Microtask turns given to a step's continuations before the next step (see `run`). */
-const MICROTASK_TURNS = 48;
+/** Most microtask turns given to a step's continuations before the next step (see `run`). */
+const MICROTASK_TURNS = 64;
+/** Turns in a row without a new task that end the wait early. */
+const QUIET_TURNS = 16;
 /** Steps between two complete (macrotask) drains of the microtask queue. */
 const FULL_DRAIN_EVERY = 256;
-
-async function microtaskTurns(n: number): Promise<void> {
-  for (let i = 0; i < n; i++) await null;
-}
 
 /**
  * Lets every pending promise continuation run. A message on a MessageChannel is a macrotask, and
@@ -409,6 +452,17 @@ class Settler {
     this.channel.port1.close();
     this.channel.port2.close();
   }
+}
+
+interface ActorQueue {
+  readonly actor: string;
+  items: Task[];
+  head: number;
+  active: boolean;
+}
+
+function bySeq(a: Task, b: Task): number {
+  return a.seq - b.seq;
 }
 
 // A binary min-heap on (readyAt, seq): timers due at the same time run in post order.
