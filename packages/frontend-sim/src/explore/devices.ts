@@ -67,6 +67,7 @@ class FrameSink implements SwitchPort {
     const text = new TextDecoder().decode(bytes.subarray(14, 14 + 32));
     const m = /^xensim-fuzz (\d+)/.exec(text);
     if (m === null) {
+      if (text.startsWith("hostile")) return; // the hostile-peer actions' own probe frames
       this.foreign.push(text.slice(0, 24));
       return;
     }

@@ -211,6 +211,8 @@ export class FaultInjector {
     for (const f of FAULT_NAMES) this.prng.set(f, root.fork(f));
     this.installEvtchn();
     this.installStore();
+    // Applied when the machine was built (storeQuotasFor): the connection limit binds then.
+    if (this.on.has("quota-outstanding")) this.count("quota-outstanding");
   }
 
   get enabled(): readonly FaultName[] {

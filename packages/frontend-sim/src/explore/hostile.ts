@@ -178,6 +178,11 @@ export async function runHostile(kind: HostileKind, env: HostileEnv): Promise<Ho
       dom0.events.send(bq.rxIrq);
       break;
     case "be-rsp-prod-back": {
+      if (bq.tx.header.rspProd === 0) {
+        // Let the backend answer one packet first, so there is an index to go back from.
+        nf.transmit(frame());
+        await env.advance();
+      }
       const prod = bq.tx.header.rspProd;
       if (prod === 0) {
         applied = false;
