@@ -368,9 +368,10 @@ export class XenStoreServer implements ServerCore, ConnectionHost {
     // with node perms a privileged watcher passes (perm = everything); without, ask the filter
     const privPass = nodePerms !== null || oldPerms !== null;
     let filter: ops.EventFilter | null = privPass ? null : ops.liveFilter(env, path, nodePerms, oldPerms);
+    const single = matches.length === 1 ? this.sessions.get(matches[0]!.connId) : undefined;
     if (filter === null) {
       for (const w of matches) {
-        const a = this.sessions.get(w.connId);
+        const a = single ?? this.sessions.get(w.connId);
         if (a !== undefined && !this.callerOf(a.session).privileged) {
           filter = ops.liveFilter(env, path, nodePerms, oldPerms);
           break;
@@ -378,7 +379,7 @@ export class XenStoreServer implements ServerCore, ConnectionHost {
       }
     }
     for (const w of matches) {
-      const a = this.sessions.get(w.connId);
+      const a = single ?? this.sessions.get(w.connId);
       if (!a) continue;
       const caller = this.callerOf(a.session);
       // (filter is null only when privPass holds and every watcher is privileged)

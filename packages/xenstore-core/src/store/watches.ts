@@ -83,27 +83,29 @@ export class WatchTable {
   match(path: string, exact: boolean): Watch[] {
     const out: Watch[] = [];
     if (this.count === 0) return out;
-    const direct = this.byPath.get(path);
-    if (direct) for (const w of direct) out.push(w);
-    if (!exact && path.charCodeAt(0) !== 64 && path !== "/") {
-      // ancestors: `/` and every prefix ending before a `/` (what repeated parentPath() yields)
+    // ancestors: `/` and every prefix ending before a `/` (what repeated parentPath() yields)
+    const ancestors = !exact && path.charCodeAt(0) !== 64 && path !== "/";
+    if (ancestors) {
       const root = this.byPath.get("/");
       if (root) for (const w of root) out.push(w);
-      const byHash = this.byHash;
-      let h = 0x811c9dc5;
-      for (let i = 0; i < path.length; i++) {
-        const c = path.charCodeAt(i);
-        if (c === 47 && i > 0) {
-          const ws = byHash.get(h >>> 0);
-          if (ws !== undefined) {
-            for (const w of ws) {
-              if (w.path.length === i && path.startsWith(w.path) && isChildOrSelf(path, w.path)) out.push(w);
-            }
+    }
+    const byHash = this.byHash;
+    let h = 0x811c9dc5;
+    for (let i = 0; i < path.length; i++) {
+      const c = path.charCodeAt(i);
+      if (ancestors && c === 47 && i > 0) {
+        const ws = byHash.get(h >>> 0);
+        if (ws !== undefined) {
+          for (const w of ws) {
+            if (w.path.length === i && path.startsWith(w.path) && isChildOrSelf(path, w.path)) out.push(w);
           }
         }
-        h = Math.imul(h ^ c, 0x01000193);
       }
+      h = Math.imul(h ^ c, 0x01000193);
     }
+    // the path itself (by the hash just computed: no hashing of the string by the Map)
+    const direct = byHash.get(h >>> 0);
+    if (direct !== undefined) for (const w of direct) if (w.path === path) out.push(w);
     if (out.length > 1) out.sort((a, b) => a.connSeq - b.connSeq || a.seq - b.seq);
     return out;
   }
