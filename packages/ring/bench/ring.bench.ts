@@ -35,7 +35,7 @@ function onePageRings<P extends typeof BLKIF_RING_X86_64 | typeof NETIF_TX_RING>
 // end's completion path are separate functions in real drivers too.
 
 /** blkif: the same fields per request as ring-bench.c blk_front_fill / blk_back_drain / blk_front_collect. */
-function blkifRoundTrips(): (rounds: number) => number {
+export function blkifRoundTrips(): (rounds: number) => number {
   const { front, back } = onePageRings(BLKIF_RING_X86_64);
   const Q = BLKIF_REQUEST_X86_64.fields;
   const R = BLKIF_RESPONSE_X86_64.fields;
@@ -95,7 +95,7 @@ function blkifRoundTrips(): (rounds: number) => number {
 }
 
 /** netif tx: as ring-bench.c tx_front_fill / tx_back_drain / tx_front_collect. */
-function netifTxRoundTrips(): (rounds: number) => number {
+export function netifTxRoundTrips(): (rounds: number) => number {
   const { front, back } = onePageRings(NETIF_TX_RING);
   const Q = NETIF_TX_REQUEST.fields;
   const R = NETIF_TX_RESPONSE.fields;

@@ -17,8 +17,15 @@ export class StalePageAccessError extends Error {
 }
 
 /** A revocable right to access one page; shared by all views derived from one mapping. */
+/** Package-internal: something that caches access through a lease and must hear when it ends. */
+export interface LeaseWatcher {
+  leaseEnded(): void;
+}
+
 export class AccessLease {
   #ended: LeaseEndReason | undefined;
+  // Held weakly: a watcher (a ring's slot cursor) must not outlive its ring because of a lease.
+  #watchers: WeakRef<LeaseWatcher>[] | undefined;
 
   constructor(readonly what: string) {}
 
@@ -32,7 +39,31 @@ export class AccessLease {
   }
 
   end(reason: LeaseEndReason): void {
-    this.#ended ??= reason;
+    if (this.#ended !== undefined) return;
+    this.#ended = reason;
+    const watchers = this.#watchers;
+    this.#watchers = undefined;
+    if (watchers !== undefined) for (const w of watchers) w.deref()?.leaseEnded();
+  }
+
+  /**
+   * Package-internal: call `w.leaseEnded()` when this lease ends (at once if it already has).
+   * Lets a hot path fold its lease check into a bounds check it makes anyway.
+   */
+  watch(w: LeaseWatcher): void {
+    if (this.#ended !== undefined) {
+      w.leaseEnded();
+      return;
+    }
+    this.#watchers ??= [];
+    const list = this.#watchers;
+    if (list.length >= 16 && (list.length & (list.length - 1)) === 0) {
+      // Drop collected watchers now and then so a long-lived page attached many times stays small.
+      let keep = 0;
+      for (const r of list) if (r.deref() !== undefined) list[keep++] = r;
+      list.length = keep;
+    }
+    list.push(new WeakRef(w));
   }
 
   /** Throws StalePageAccessError if the lease has ended. Kept tiny so hot paths can inline it. */

@@ -53,7 +53,13 @@ export class FrontRing<P extends RingProtocol = RingProtocol> {
     if (this.size === 0) throw new RangeError(`${protocol.name}: no slot fits in ${seq.pageCount} page(s)`);
     this.#mask = this.size - 1;
     this.header = new SharedRingHeader(seq);
-    this.#slots = new RingSlots(seq, protocol.slotSize, this.size, protocol.request.size);
+    this.#slots = new RingSlots(
+      seq,
+      protocol.slotSize,
+      this.size,
+      protocol.request.size,
+      protocol.response.size,
+    );
     const page0 = seq.pageInternals(0);
     this.#hdr = page0.dv;
     this.#hdrLease = page0.lease;

@@ -1,9 +1,9 @@
 // Write cursors over one ring slot, handed out by FrontRing.nextRequest / BackRing.nextResponse
 // and repositioned for every slot (no allocation per request). Each access checks the offset
-// against the struct size and the page's lease (so a revoked mapping throws), then goes straight
-// to the page's DataView. A slot that straddles two pages (x86_32 blkif in a multi-page ring)
+// against the struct size and, folded into that same comparison, the page's lease (so a revoked
+// mapping throws), then goes straight to the page's DataView. A slot that straddles two pages (x86_32 blkif in a multi-page ring)
 // gets the spanning cursor, which goes through the PageSequence instead.
-import type { AccessLease } from "../memory/access-lease.ts";
+import type { AccessLease, LeaseWatcher } from "../memory/access-lease.ts";
 import { type ByteWriter, checkRange, OutOfBoundsError } from "../memory/byte-access.ts";
 import type { PageSequence } from "./page-sequence.ts";
 
@@ -15,17 +15,31 @@ function outOfBounds(offset: number, size: number, limit: number): never {
 }
 
 /**
- * Cursor for a slot that lies within one page (every slot of a one-page ring). Small methods on
- * purpose: each must fit V8's inlining budget in a caller's request loop.
+ * Checks an access the fast path refused: a stale lease throws StalePageAccessError, an offset
+ * outside the slot OutOfBoundsError; a valid access (on a cursor whose fast path was switched
+ * off because some page of its ring lost its lease) returns and proceeds.
  */
-export class PageSlotWriter implements SlotWriter {
+function slowCheck(lease: AccessLease, o: number, size: number, limit: number): void {
+  lease.check();
+  if (!(o >= 0 && o + size <= limit)) outOfBounds(o, size, limit);
+}
+
+/**
+ * Cursor for a slot that lies within one page (every slot of a one-page ring). Each access makes
+ * one comparison against a per-size limit. The lease check is folded into it: when a lease of any
+ * page of the ring ends, the lease tells the cursor (AccessLease.watch) and the limits drop to -1,
+ * so every later access takes the slow path, which throws on the stale page. Methods are kept
+ * tiny on purpose: a request loop calls several per slot and all of them must fit V8's
+ * cumulative inlining budget.
+ */
+export class PageSlotWriter implements SlotWriter, LeaseWatcher {
   readonly byteLength: number;
   readonly #seq: PageSequence;
-  // Largest valid offset for a 1-, 2-, 4- and 8-byte access (negative: no room).
-  readonly #last8: number;
-  readonly #last16: number;
-  readonly #last32: number;
-  readonly #last64: number;
+  // Largest offset the fast path takes for a 1-, 2-, 4- and 8-byte access (-1: none).
+  #last8: number;
+  #last16: number;
+  #last32: number;
+  #last64: number;
   #dv: DataView;
   #lease: AccessLease;
   #base = 0;
@@ -41,6 +55,12 @@ export class PageSlotWriter implements SlotWriter {
     this.#last16 = size - 2;
     this.#last32 = size - 4;
     this.#last64 = size - 8;
+    for (let i = 0; i < seq.pageCount; i++) seq.pageInternals(i).lease.watch(this);
+  }
+
+  /** Package-internal (AccessLease): a page of the ring lost its lease; switch the fast path off. */
+  leaseEnded(): void {
+    this.#last8 = this.#last16 = this.#last32 = this.#last64 = -1;
   }
 
   /** Package-internal: point at `base` within the page viewed by `dv` (absolute offset `abs`). */
@@ -54,58 +74,47 @@ export class PageSlotWriter implements SlotWriter {
 
   // `o >>> 0` maps negative offsets to huge ones, so one comparison bounds both ends.
   getU8(o: number): number {
-    if (o >>> 0 > this.#last8) outOfBounds(o, 1, this.byteLength);
-    this.#lease.check();
+    if (o >>> 0 > this.#last8) slowCheck(this.#lease, o, 1, this.byteLength);
     return this.#dv.getUint8(this.#base + o);
   }
   getI8(o: number): number {
-    if (o >>> 0 > this.#last8) outOfBounds(o, 1, this.byteLength);
-    this.#lease.check();
+    if (o >>> 0 > this.#last8) slowCheck(this.#lease, o, 1, this.byteLength);
     return this.#dv.getInt8(this.#base + o);
   }
   getU16(o: number): number {
-    if (o >>> 0 > this.#last16) outOfBounds(o, 2, this.byteLength);
-    this.#lease.check();
+    if (o >>> 0 > this.#last16) slowCheck(this.#lease, o, 2, this.byteLength);
     return this.#dv.getUint16(this.#base + o, true);
   }
   getI16(o: number): number {
-    if (o >>> 0 > this.#last16) outOfBounds(o, 2, this.byteLength);
-    this.#lease.check();
+    if (o >>> 0 > this.#last16) slowCheck(this.#lease, o, 2, this.byteLength);
     return this.#dv.getInt16(this.#base + o, true);
   }
   getU32(o: number): number {
-    if (o >>> 0 > this.#last32) outOfBounds(o, 4, this.byteLength);
-    this.#lease.check();
+    if (o >>> 0 > this.#last32) slowCheck(this.#lease, o, 4, this.byteLength);
     return this.#dv.getUint32(this.#base + o, true);
   }
   getI32(o: number): number {
-    if (o >>> 0 > this.#last32) outOfBounds(o, 4, this.byteLength);
-    this.#lease.check();
+    if (o >>> 0 > this.#last32) slowCheck(this.#lease, o, 4, this.byteLength);
     return this.#dv.getInt32(this.#base + o, true);
   }
   getU64(o: number): bigint {
-    if (o >>> 0 > this.#last64) outOfBounds(o, 8, this.byteLength);
-    this.#lease.check();
+    if (o >>> 0 > this.#last64) slowCheck(this.#lease, o, 8, this.byteLength);
     return this.#dv.getBigUint64(this.#base + o, true);
   }
   setU8(o: number, v: number): void {
-    if (o >>> 0 > this.#last8) outOfBounds(o, 1, this.byteLength);
-    this.#lease.check();
+    if (o >>> 0 > this.#last8) slowCheck(this.#lease, o, 1, this.byteLength);
     this.#dv.setUint8(this.#base + o, v);
   }
   setU16(o: number, v: number): void {
-    if (o >>> 0 > this.#last16) outOfBounds(o, 2, this.byteLength);
-    this.#lease.check();
+    if (o >>> 0 > this.#last16) slowCheck(this.#lease, o, 2, this.byteLength);
     this.#dv.setUint16(this.#base + o, v, true);
   }
   setU32(o: number, v: number): void {
-    if (o >>> 0 > this.#last32) outOfBounds(o, 4, this.byteLength);
-    this.#lease.check();
+    if (o >>> 0 > this.#last32) slowCheck(this.#lease, o, 4, this.byteLength);
     this.#dv.setUint32(this.#base + o, v, true);
   }
   setU64(o: number, v: bigint): void {
-    if (o >>> 0 > this.#last64) outOfBounds(o, 8, this.byteLength);
-    this.#lease.check();
+    if (o >>> 0 > this.#last64) slowCheck(this.#lease, o, 8, this.byteLength);
     this.#dv.setBigUint64(this.#base + o, BigInt.asUintN(64, v), true);
   }
   copyOut(o: number, dst: Uint8Array, dstOffset: number, length: number): void {
