@@ -98,32 +98,31 @@ export interface LivenessContext {
 
 /**
  * After heal: every device still present has converged — both ends Connected, or both Closed
- * without an error node — and no device has an error node nothing explains.
+ * *cleanly*, i.e. without an error node for the device. (An error node beside a device that is
+ * Connected again, or of a device that no longer exists — a probe that raced a removal,
+ * hostile-peers D2 — describes nothing current.)
  */
 export function livenessInvariants(c: LivenessContext): string[] {
   const out: string[] = [];
   const r = storeReader(c.m);
+  const errors = errorNodes(c.m, c.domid);
   for (const d of c.devices) {
     if (c.excused.has(d.kit.name)) continue;
     const fs = r.readString(`${d.fe}/state`);
     const bs = r.readString(`${d.be}/state`);
     if (fs === undefined && bs === undefined) continue; // not plugged
-    const ok = (fs === "4" && bs === "4") || (fs === "6" && bs === "6");
-    if (!ok)
-      out.push(`${d.kit.name}: did not converge: frontend ${fs ?? "absent"}, backend ${bs ?? "absent"}`);
-  }
-  // Error nodes of devices still present (one left by a device that was removed since — e.g.
-  // a probe racing the removal, hostile-peers D2 — describes nothing that exists any more).
-  for (const e of errorNodes(c.m, c.domid)) {
-    const d = c.devices.find((x) => e.node.includes(`/${x.kit.name}/`));
-    if (d !== undefined && c.excused.has(d.kit.name)) continue;
-    if (
-      d !== undefined &&
-      r.readString(`${d.fe}/state`) === undefined &&
-      r.readString(`${d.be}/state`) === undefined
-    )
+    if (fs === "4" && bs === "4") continue;
+    if (fs === "6" && bs === "6") {
+      const feNode = d.fe.slice(d.fe.indexOf("/device/") + 1);
+      const beNode = d.be.slice(d.be.indexOf("/backend/") + 1);
+      for (const e of errors)
+        if (e.node === feNode || e.node === beNode)
+          out.push(`${d.kit.name} closed with ${e.owner} error: ${e.text}`);
       continue;
-    out.push(`${e.owner} error node ${e.node}: ${e.text}`);
+    }
+    out.push(`${d.kit.name}: did not converge: frontend ${fs ?? "absent"}, backend ${bs ?? "absent"}`);
+    for (const e of errors)
+      if (e.node.includes(`/${d.kit.name}/`)) out.push(`  ${e.owner} error node ${e.node}: ${e.text}`);
   }
   return out;
 }
