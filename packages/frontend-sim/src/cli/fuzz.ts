@@ -291,7 +291,7 @@ async function main(argv: readonly string[]): Promise<number> {
   if (tracePath !== undefined && summary.failures.length > 0) {
     const out = await runCase(decodeToken(summary.failures[0]!.token), { recordTrace: true });
     writeFileSync(tracePath, out.sut.sched.trace.toJsonLines());
-    console.log(`trace of the failing run written to ${tracePath} (pnpm view ${tracePath})`);
+    console.log(`trace of the failing run written to ${tracePath} (pnpm run view ${tracePath})`);
   }
   const summaryPath = listValue(args, "summary-json");
   if (summaryPath !== undefined) writeFileSync(summaryPath, `${JSON.stringify(summary, null, 1)}\n`);

@@ -1,6 +1,6 @@
 // `pnpm replay TOKEN`: re-runs one exploration case from its replay token (byte for byte the run
 // the fuzzer found) and prints its verdict; --timeline adds the readable timeline, --trace-json
-// writes the JSON-lines trace (readable by `pnpm trace` and `pnpm view`).
+// writes the JSON-lines trace (readable by `pnpm trace` and `pnpm run view`).
 import { writeFileSync } from "node:fs";
 import { runCase } from "../explore/explore.ts";
 import { decodeToken } from "../explore/replay-token.ts";

@@ -1,4 +1,4 @@
-// `pnpm view`: the HTML step-through viewer of a trace, one self-contained page (script, styles
+// `pnpm run view`: the HTML step-through viewer of a trace, one self-contained page (script, styles
 // and the trace inline), written to a file and/or served on localhost.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
@@ -7,7 +7,7 @@ import { type LoadedTrace, loadScenarioTrace, loadTraceFile } from "../trace-too
 import { buildViewerHtml } from "../trace-tools/viewer/build.ts";
 import { intValue, type ParsedArgs, parseArgs, UsageError } from "./args.ts";
 
-const USAGE = `usage: pnpm view (FILE | --run | --scenario NAME [--seed N]) [--out FILE.html] [--serve [--port N]]
+const USAGE = `usage: pnpm run view (FILE | --run | --scenario NAME [--seed N]) [--out FILE.html] [--serve [--port N]]
 
   FILE        JSON lines from pnpm start --trace-json, fuzz/replay, or pnpm xenstored --trace ('-': stdin)
   --run       view the default scenario's run (--scenario NAME for another)

@@ -95,7 +95,7 @@ export function generateTutorial(src: TutorialSource): string {
   );
   out.push("");
   out.push(
-    `Everything below — diagrams, keys, values, timings — comes from one deterministic run of the simulator: ${src.description}, ${records.length} trace records. Re-run it with \`${src.command}\`, then explore it step by step with \`pnpm view FILE\` or draw any part of it with \`pnpm trace --mermaid FILE --device TYPE/DOMID/DEVID\`.`,
+    `Everything below — diagrams, keys, values, timings — comes from one deterministic run of the simulator: ${src.description}, ${records.length} trace records. Re-run it with \`${src.command}\`, then explore it step by step with \`pnpm run view FILE\` or draw any part of it with \`pnpm trace --mermaid FILE --device TYPE/DOMID/DEVID\`.`,
   );
   if (src.provisional) {
     out.push("");
@@ -163,7 +163,7 @@ export function generateTutorial(src: TutorialSource): string {
   out.push("");
   out.push("- `docs/trace-format.md` — every record kind in the trace.");
   out.push(
-    "- `pnpm view FILE` — the same run, one record at a time, with the XenStore tree, both states, rings, grants and event channels.",
+    "- `pnpm run view FILE` — the same run, one record at a time, with the XenStore tree, both states, rings, grants and event channels.",
   );
   out.push(
     "- `pnpm trace --mermaid FILE --reads --xs-kicks` — the full diagram, reads and XenStore ring kicks included.",
