@@ -3,7 +3,7 @@
 // command list, and comes back as a replay token that reproduces it byte for byte.
 import { policyFor, type ScriptedPolicy, scheduleArbitrary } from "@xensim/evtchn";
 import fc from "fast-check";
-import { workloadDevices } from "./devices.ts";
+import { type DeviceKit, workloadDevices } from "./devices.ts";
 import type { FaultCounts, FaultName } from "./faults.ts";
 import type { HostileKind } from "./hostile.ts";
 import { type CaseSpec, encodeToken } from "./replay-token.ts";
@@ -36,6 +36,11 @@ export interface ExploreOptions {
   readonly maxScheduleLength?: number;
   /** Shrink a failure to a minimal case (default true). */
   readonly shrink?: boolean;
+  /**
+   * Device types made fresh per run instead of the built-in ones `workload` names (a user's
+   * driver pair: exploreHandshake). `workload` still names the run in tokens.
+   */
+  readonly kits?: () => DeviceKit[];
   /** Called after every run (progress bars). */
   readonly onRun?: (info: RunInfo) => void;
 }
@@ -100,7 +105,10 @@ function caseOf(sut: Sut, policy: ScriptedPolicy): CaseSpec {
 }
 
 /** Runs one case exactly as its token describes it (the replay path). */
-export async function runCase(c: CaseSpec, options: { recordTrace?: boolean } = {}): Promise<CaseOutcome> {
+export async function runCase(
+  c: CaseSpec,
+  options: { recordTrace?: boolean; kits?: () => DeviceKit[] } = {},
+): Promise<CaseOutcome> {
   const policy = policyFor({ choices: c.schedule });
   const sut = new Sut({
     mode: c.mode,
@@ -110,6 +118,7 @@ export async function runCase(c: CaseSpec, options: { recordTrace?: boolean } = 
     policy,
     mutant: c.mutant,
     recordTrace: options.recordTrace ?? true,
+    ...(options.kits === undefined ? {} : { kits: options.kits }),
   });
   await sut.boot();
   const model = initialModel([...sut.kits.keys()]);
@@ -130,7 +139,9 @@ class RunFailed extends Error {
 /** Explores `runs` runs from `seed`; stops at the first failure and shrinks it. */
 export async function explore(o: ExploreOptions): Promise<ExploreResult> {
   const workload = o.workload ?? "vif+vbd";
-  const devices = workloadDevices(workload);
+  const custom = o.kits?.();
+  const devices = custom !== undefined ? custom.map((k) => k.name) : workloadDevices(workload);
+  const caps = custom === undefined ? undefined : new Map(custom.map((k) => [k.name, k]));
   const faults = o.faults ?? [];
   const schedules = new Set<string>();
   const faultCounts: FaultCounts = {};
@@ -146,6 +157,7 @@ export async function explore(o: ExploreOptions): Promise<ExploreResult> {
       devices,
       hostile: o.hostile ?? [],
       maxCommands: o.maxCommands ?? 6,
+      ...(caps === undefined ? {} : { caps }),
       ...(o.commands === undefined ? {} : { kinds: o.commands }),
     }),
     fc.integer({ min: 0, max: 0x7fffffff }),
@@ -154,7 +166,15 @@ export async function explore(o: ExploreOptions): Promise<ExploreResult> {
       if (shrinking) shrinkRuns++;
       else explored++;
       const policy = policyFor(schedule);
-      const sut = new Sut({ mode: o.mode, workload, faults, faultSeed, policy, mutant: o.mutant });
+      const sut = new Sut({
+        mode: o.mode,
+        workload,
+        faults,
+        faultSeed,
+        policy,
+        mutant: o.mutant,
+        ...(o.kits === undefined ? {} : { kits: o.kits }),
+      });
       let ok = false;
       try {
         await sut.boot();

@@ -178,6 +178,11 @@ export interface SutOptions {
   readonly policy: ScriptedPolicy;
   readonly mutant?: string | undefined;
   readonly recordTrace?: boolean;
+  /**
+   * The device types of this run, made fresh (a user's own driver pair, see exploreHandshake).
+   * Default: the built-in kits `workload` names. `workload` then only names them in tokens.
+   */
+  readonly kits?: () => DeviceKit[];
 }
 
 /** Bounds: a command's advance, the final settle, the heal phase (virtual ns, steps). */
@@ -210,8 +215,10 @@ export class Sut {
   private toolLock: Promise<void> = Promise.resolve();
 
   constructor(readonly options: SutOptions) {
-    const names = workloadDevices(options.workload);
-    const kits = names.map((n) => DEVICE_KITS[n]!());
+    const kits =
+      options.kits !== undefined
+        ? options.kits()
+        : workloadDevices(options.workload).map((n) => DEVICE_KITS[n]!());
     const mutant = options.mutant === undefined ? undefined : findMutant(options.mutant);
     if (options.mutant !== undefined && mutant === undefined)
       throw new Error(`unknown mutant ${options.mutant}`);
@@ -503,10 +510,13 @@ export class Sut {
 // ---- fast-check command set ------------------------------------------------------------------
 
 class Cmd implements fc.AsyncCommand<Model, Sut> {
-  constructor(readonly spec: CmdSpec) {}
+  constructor(
+    readonly spec: CmdSpec,
+    private readonly caps: ReadonlyMap<string, DeviceKit> = CAPS,
+  ) {}
   check(m: Readonly<Model>): boolean {
     // The kits' capabilities are the same for every run of a workload.
-    return applies(m as Model, this.spec, CAPS);
+    return applies(m as Model, this.spec, this.caps);
   }
   async run(m: Model, sut: Sut): Promise<void> {
     update(m, this.spec);
@@ -550,6 +560,8 @@ export interface CommandSetOptions {
   readonly kinds?: readonly CommandKind[];
   readonly hostile: readonly HostileKind[];
   readonly maxCommands: number;
+  /** Capabilities of the device types (default: the built-in ones), for `check`. */
+  readonly caps?: ReadonlyMap<string, DeviceKit>;
 }
 
 const advanceArb: fc.Arbitrary<Advance> = fc.oneof(
@@ -561,21 +573,24 @@ const advanceArb: fc.Arbitrary<Advance> = fc.oneof(
 /** The fc.commands arbitrary of lifecycle operations. */
 export function commandsArbitrary(o: CommandSetOptions): fc.Arbitrary<Iterable<fc.AsyncCommand<Model, Sut>>> {
   const dev = fc.constantFrom(...o.devices);
+  const caps = o.caps ?? CAPS;
   const all: Record<CommandKind, fc.Arbitrary<fc.AsyncCommand<Model, Sut>>> = {
-    plug: fc.record({ dev, k: advanceArb }).map(({ dev, k }) => new Cmd({ c: "plug", dev, k })),
+    plug: fc.record({ dev, k: advanceArb }).map(({ dev, k }) => new Cmd({ c: "plug", dev, k }, caps)),
     unplug: fc
       .record({ dev, force: fc.boolean(), k: advanceArb })
-      .map(({ dev, force, k }) => new Cmd({ c: "unplug", dev, force, k })),
+      .map(({ dev, force, k }) => new Cmd({ c: "unplug", dev, force, k }, caps)),
     io: fc
       .record({ dev, n: fc.integer({ min: 1, max: 6 }), k: advanceArb })
-      .map(({ dev, n, k }) => new Cmd({ c: "io", dev, n, k })),
-    brestart: fc.record({ dev, k: advanceArb }).map(({ dev, k }) => new Cmd({ c: "brestart", dev, k })),
-    reconnect: fc.record({ dev, k: advanceArb }).map(({ dev, k }) => new Cmd({ c: "reconnect", dev, k })),
-    suspend: advanceArb.map((k) => new Cmd({ c: "suspend", k })),
-    destroy: advanceArb.map((k) => new Cmd({ c: "destroy", k })),
+      .map(({ dev, n, k }) => new Cmd({ c: "io", dev, n, k }, caps)),
+    brestart: fc.record({ dev, k: advanceArb }).map(({ dev, k }) => new Cmd({ c: "brestart", dev, k }, caps)),
+    reconnect: fc
+      .record({ dev, k: advanceArb })
+      .map(({ dev, k }) => new Cmd({ c: "reconnect", dev, k }, caps)),
+    suspend: advanceArb.map((k) => new Cmd({ c: "suspend", k }, caps)),
+    destroy: advanceArb.map((k) => new Cmd({ c: "destroy", k }, caps)),
   };
   const arbs = (o.kinds ?? DEFAULT_COMMANDS).map((k) => all[k]);
   if (o.hostile.length > 0 && o.devices.includes("vif"))
-    arbs.push(fc.constantFrom(...o.hostile).map((kind) => new Cmd({ c: "hostile", kind })));
+    arbs.push(fc.constantFrom(...o.hostile).map((kind) => new Cmd({ c: "hostile", kind }, caps)));
   return fc.commands(arbs, { maxCommands: o.maxCommands });
 }
