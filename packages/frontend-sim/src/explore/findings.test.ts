@@ -1,17 +1,27 @@
-// Bugs the explorer found in the drivers, pinned by their replay tokens. Each test states the
-// current (buggy) verdict; when the driver is fixed, flip it to expect a clean run.
+// Bugs the explorer found in the drivers, pinned by their replay tokens. Each test first stated
+// the buggy verdict; once the driver was fixed it was flipped to expect a clean run.
 import { describe, expect, it } from "vitest";
+import { BLKFRONT_MAX_HANDSHAKE_RETRIES, type Blkfront } from "../guest/blkfront/blkfront.ts";
 import { runCase } from "./explore.ts";
 import { decodeToken } from "./replay-token.ts";
 
 describe("findings", () => {
-  it("blkfront in reconnect mode retries a handshake that fails for good forever (quota-nodes)", async () => {
+  it("blkfront in reconnect mode gives up on a handshake that fails for good (quota-nodes)", async () => {
     // Safety mode, vbd only, the guest's node quota a few nodes above what it owns: talk_to_blkback
-    // fails with ENOSPC → Closing; the backend follows to Closed; blkfront (reconnect: true)
-    // reinitialises and tries again — Closed → Initialising → … — without end.
+    // fails with ENOSPC → Closing; the backend follows to Closed. blkfront (reconnect: true) used
+    // to reinitialise and try again — Closed → Initialising → … — without end (a livelock: no
+    // quiescence after 150 000 steps). Now it retries a bounded number of times with backoff on
+    // virtual time, then stays Closed with an error node, as Linux does at once.
     const token =
       "xs1.eyJ2IjoxLCJtIjoicyIsInciOiJ2YmQiLCJmIjpbInF1b3RhLW5vZGVzIl0sImZzIjo1LCJzIjoiIiwiYyI6W119";
     const out = await runCase(decodeToken(token), { recordTrace: false });
-    expect(out.failures).toEqual(["no quiescence after 150000 steps (livelock?)"]);
+    expect(out.failures).toEqual([]);
+    const fe = out.sut.kits.get("vbd")!.frontend as Blkfront;
+    const disk = fe.find("xvda")!;
+    expect(disk.dead).toBe(true);
+    expect(disk.failedHandshakes).toBe(BLKFRONT_MAX_HANDSHAKE_RETRIES + 1);
+    expect(disk.dev.state).toBe(6); // Closed
+    // Virtual time: the backoffs 1 s + 2 s + 4 s were waited, then nothing more ran.
+    expect(out.sut.m.sched.now).toBeGreaterThanOrEqual(7_000_000_000);
   });
 });

@@ -133,6 +133,24 @@ interface Shadow {
 
 const SHADOW_END = 0x0fffffff;
 
+/**
+ * Reconnect mode: handshakes that may fail in a row (our own talk_to_blkback/connect failing,
+ * never having reached Connected) before the frontend gives up, and the first backoff before
+ * retrying (doubled each time, on virtual time).
+ *
+ * Real drivers never spin on a handshake that fails for good. Linux xen-blkfront does not retry
+ * at all: talk_to_blkback's failure is xenbus_dev_fatal → Closing, and blkback_changed's Closed
+ * case is blkfront_closing → Closed for good (the toolstack must unplug/replug). Mini-OS
+ * init_blkfront's `error:` path frees the device and returns NULL to its caller. Windows XENVBD
+ * (win-xenvbd frontend.c, FrontendSetState) fails the state transition back to its caller (the
+ * target stays unusable until the next PnP start), it does not loop. The simulated reconnect
+ * mode keeps its Mini-OS/Windows-style recovery after a backend restart of an *established*
+ * connection, but bounds consecutive failed handshakes and backs off between them; after the
+ * last one it leaves an error node and stays Closed as Linux does.
+ */
+export const BLKFRONT_MAX_HANDSHAKE_RETRIES = 3;
+export const BLKFRONT_RETRY_BACKOFF_NS = 1_000_000_000;
+
 /** struct blkfront_ring_info */
 export interface RingInfo {
   readonly index: number;
@@ -214,6 +232,10 @@ export class BlkfrontDevice implements BlockDevice {
   private reconnecting = false;
   /** Windows profile: the initial close cycle is done. */
   private cycled = false;
+  /** Reconnect mode: our handshakes that failed since the last connection (reset on Connected). */
+  failedHandshakes = 0;
+  /** Reconnect mode: a backoff timer before going Initialising again is armed. */
+  private retryArmed = false;
   private readonly connectWaiters: (() => void)[] = [];
   private readonly closeWaiters: ((e: BlockIoError) => void)[] = [];
 
@@ -785,6 +807,10 @@ export class BlkfrontDevice implements BlockDevice {
   /** blkfront_closing, or — when reconnecting — quiesce and go Closed while the backend tears down. */
   private async closing(be: XenbusState): Promise<void> {
     const dev = this.dev;
+    if (this.options.reconnect && this.failedHandshakes > BLKFRONT_MAX_HANDSHAKE_RETRIES && !this.dead) {
+      await this.giveUp();
+      return;
+    }
     if (this.reconnecting || (this.options.reconnect && !this.dead)) {
       if (!this.reconnecting) {
         this.reconnecting = true;
@@ -800,8 +826,44 @@ export class BlkfrontDevice implements BlockDevice {
     await dev.switchState(S.Closed);
   }
 
+  /**
+   * Reconnect mode, too many failed handshakes in a row: stop (as Linux blkfront_closing does),
+   * failing what is queued, with an error node saying why, and go Closed for good.
+   */
+  private async giveUp(): Promise<void> {
+    this.reconnecting = false;
+    const n = this.failedHandshakes;
+    this.trace("blkfront.give_up", { failed_handshakes: n });
+    this.markDead();
+    await this.dev.devError("EIO", `giving up after ${n} failed handshakes`);
+    if (this.dev.state !== S.Closed) await this.dev.switchState(S.Closed);
+  }
+
   /** Backend Closed and we are Closed: free the old rings, Initialising again (Mini-OS dance). */
   private async restartHandshake(): Promise<void> {
+    if (this.failedHandshakes > 0) {
+      // Back off before trying again: 1 s, 2 s, 4 s … of virtual time, off the xenwatch thread
+      // (a delayed work item in a real driver).
+      if (this.retryArmed) return;
+      this.retryArmed = true;
+      const delay = BLKFRONT_RETRY_BACKOFF_NS * 2 ** Math.min(this.failedHandshakes - 1, 6);
+      this.trace("blkfront.retry_backoff", { failed_handshakes: this.failedHandshakes, delay_ns: delay });
+      this.k.sched.post(
+        this.k.actor,
+        "blkfront_retry",
+        async () => {
+          this.retryArmed = false;
+          if (this.dead || this.dev.removed || !this.reconnecting || this.dev.state !== S.Closed) return;
+          await this.reinitialise();
+        },
+        delay,
+      );
+      return;
+    }
+    await this.reinitialise();
+  }
+
+  private async reinitialise(): Promise<void> {
     this.freeRings(this.conn === "suspended");
     this.reconnecting = false;
     this.cycled = true;
@@ -870,12 +932,14 @@ export class BlkfrontDevice implements BlockDevice {
       const granted = await dev.setupRing(pages);
       if (granted === null) {
         this.freeRings(false);
+        this.failedHandshakes++;
         return false;
       }
       const port = await dev.allocEvtchn();
       if (port === null) {
         dev.releaseRing(granted);
         this.freeRings(false);
+        this.failedHandshakes++;
         return false;
       }
       const front = FrontRing.init(granted.pages, this.abi.ring);
@@ -945,6 +1009,7 @@ export class BlkfrontDevice implements BlockDevice {
         what.step = "completing transaction";
       });
     } catch (e) {
+      this.failedHandshakes++;
       await dev.devFatal(errnoOf(e), what.step);
       this.freeRings(false);
       return false;
@@ -984,10 +1049,12 @@ export class BlkfrontDevice implements BlockDevice {
         sectorSize: { node: "sector-size", parse: parseUnsigned },
       });
     } catch (e) {
+      this.failedHandshakes++;
       await dev.devFatal(errnoOf(e), `reading backend fields at ${dev.otherend}`);
       return;
     }
     if (fields.sectorSize < 512 || (fields.sectorSize & (fields.sectorSize - 1)) !== 0) {
+      this.failedHandshakes++;
       await dev.devFatal("EINVAL", `reading backend fields at ${dev.otherend}`);
       return;
     }
@@ -1001,6 +1068,7 @@ export class BlkfrontDevice implements BlockDevice {
     await dev.switchState(S.Connected);
     if (dev.state !== S.Connected) return;
     this.conn = "connected";
+    this.failedHandshakes = 0;
     this.trace(recovering ? "blkfront.recover" : "blkfront.connect", {
       name: this.name,
       sectors: this.sectors,
