@@ -3,6 +3,7 @@
 // dispatch_discard_io with blkif.h's request checks, xen_blkbk_map (persistent grants kept
 // mapped), make_response, and xen_blkif_disconnect's per-ring teardown (deferred while I/O is in
 // flight). A QEMU-style backend uses GNTTABOP_copy instead of mapping data pages.
+
 import { DOMID_SELF } from "@xensim/evtchn";
 import {
   BackRing,
@@ -37,6 +38,7 @@ import {
   SEGS_PER_INDIRECT_FRAME,
 } from "../../guest/blkfront/blkif-abi.ts";
 import type { Kernel } from "../../xenbus/kernel.ts";
+import { traceRingIndices } from "../../xenbus/ring-trace.ts";
 import type { MappedRing, XenbusDevice } from "../../xenbus/xenbus-device.ts";
 import type { DiskImage } from "./disk-image.ts";
 
@@ -537,6 +539,7 @@ export class BlkbackRing {
     w.setU8(abi.rspOp, op);
     w.setU16(abi.rspStatus, status & 0xffff);
     const notify = this.back.pushResponsesAndCheckNotify();
+    traceRingIndices(this.k, this.actor, this.owner.dev.nodename, `ring-${this.index}`, this.back);
     if (this.k.sched.trace.enabled) {
       this.trace("blkback.response", {
         ring: this.index,

@@ -4,6 +4,7 @@
 // the guest, answer every slot) and RX (xenvif_rx_action: grant-copy queued packets into the
 // buffers the guest posted, answering in the request's slot). Work runs on the queue's own dom0
 // actor, kicked by the event channel or by packets arriving from the switch.
+
 import {
   BackRing,
   DOMID_SELF,
@@ -28,6 +29,7 @@ import {
   type RingError,
   type SlotSnapshot,
 } from "@xensim/ring";
+import { traceRingIndices } from "../../xenbus/ring-trace.ts";
 import type { MappedRing } from "../../xenbus/xenbus-device.ts";
 import type { Skb, SkbGso } from "./skb.ts";
 import type { Xenvif } from "./xenvif.ts";
@@ -486,6 +488,7 @@ export class NetbackQueue {
   private pushTx(): boolean {
     const notify = this.tx.pushResponsesAndCheckNotify();
     if (notify) this.kernel.events.send(this.txIrq);
+    traceRingIndices(this.kernel, this.actor, this.vif.dev.nodename, `tx-${this.id}`, this.tx);
     return notify;
   }
 
@@ -585,6 +588,7 @@ export class NetbackQueue {
     if (done > 0) {
       const notify = this.rx.pushResponsesAndCheckNotify();
       if (notify) this.kernel.events.send(this.rxIrq);
+      traceRingIndices(this.kernel, this.actor, this.vif.dev.nodename, `rx-${this.id}`, this.rx);
       if (this.tracing)
         this.trace("netback.rx_push", { packets: done, rsp_prod: this.rx.rspProdPvt, notify });
     }
