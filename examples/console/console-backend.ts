@@ -60,6 +60,14 @@ export class ConsoleBackend implements XenbusDriver {
     } else if (state === XenbusState.Closing || state === XenbusState.Closed) {
       await this.disconnect(dev, c);
       await dev.switchState(XenbusState.Closed);
+    } else if (state === XenbusState.Unknown) {
+      // The frontend's directory is gone (a forced removal, the guest destroyed): nobody will
+      // answer any more. Close and let go of the device (netback's frontend_changed does the
+      // same). Found by exploreHandshake: without it a removal that overtook the backend's
+      // probe left the backend Closing forever.
+      await this.disconnect(dev, c);
+      await dev.switchState(XenbusState.Closed);
+      await dev.unregister();
     }
   }
 

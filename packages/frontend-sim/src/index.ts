@@ -52,3 +52,53 @@ export {
   XenbusDevice,
 } from "./xenbus/xenbus-device.ts";
 export { parseXenbusState, XenbusState, xenbusStateName } from "./xenbus/xenbus-state.ts";
+
+// ---- For driver authors: one import suffices ----------------------------------------------------
+
+// Schedules for a Machine (@xensim/evtchn): seeded random, scripted, or FIFO.
+export { policyFor, type Schedule, SeededPolicy } from "@xensim/evtchn";
+// Shared-ring and page layout building blocks (@xensim/ring), as netfront/blkfront use them.
+export {
+  array,
+  BackRing,
+  type ByteReader,
+  type ByteWriter,
+  bytes,
+  defineStruct,
+  FrontRing,
+  i8,
+  i16,
+  i32,
+  PAGE_SIZE,
+  type StructLayout,
+  u8,
+  u16,
+  u32,
+  u64,
+} from "@xensim/ring";
+export type { StoreReader } from "./explore/devices.ts";
+// The test harness for a user's own device (issue 11): explorer runs, replay, arbitraries.
+export {
+  applyXenstoreOps,
+  type CaseSpec,
+  type CmdSpec,
+  type CommandKind,
+  type ExploreHandshakeOptions,
+  exploreHandshake,
+  FAULT_NAMES,
+  FAULT_PROFILES,
+  type FaultName,
+  faultSetArb,
+  formatHandshakeFailure,
+  type HandshakeContext,
+  type HandshakeDevice,
+  HandshakeFailure,
+  type HandshakeSummary,
+  lifecycleArb,
+  type ReplayResult,
+  replayHandshake,
+  scheduleArb,
+  type XenstoreOp,
+  type XenstoreOpsClient,
+  xenstoreOpsArb,
+} from "./explore/explore-handshake.ts";
