@@ -1,6 +1,7 @@
 // The console under the explorer (exploreHandshake): the hvc_xen-like version survives generated
 // schedules with and without faults; the naive "state-first" version is caught, shrunk, and its
 // replay token reproduces the failure.
+import { readFileSync } from "node:fs";
 import { exploreHandshake, HandshakeFailure, replayHandshake } from "@xensim/frontend-sim";
 import { describe, expect, it } from "vitest";
 import { consoleDevice } from "./console-device.ts";
@@ -23,8 +24,10 @@ describe("the console under exploreHandshake", () => {
     );
     expect(err).toBeInstanceOf(HandshakeFailure);
     const f = err as HandshakeFailure;
-    console.log(f.message);
     expect(f.message).toContain(f.token);
+    // The tutorial quotes this very message: keep it current.
+    const doc = readFileSync(new URL("../../docs/writing-a-device.md", import.meta.url), "utf8");
+    expect(doc).toContain(f.message);
     const replay = await replayHandshake(naive, f.token);
     expect(replay.ok).toBe(false);
     expect(replay.failures.join("\n")).toBe(f.failures);
