@@ -24,4 +24,22 @@ describe("findings", () => {
     // Virtual time: the backoffs 1 s + 2 s + 4 s were waited, then nothing more ran.
     expect(out.sut.m.sched.now).toBeGreaterThanOrEqual(7_000_000_000);
   });
+
+  it.each([
+    // No faults: the harness re-created the backends while dom0 still had the old ones bound
+    // (netback failed "parsing …/mac") and the vbd frontend, still probing, saw its backend gone.
+    [
+      "no faults",
+      "xs1.eyJ2IjoxLCJtIjoibCIsInciOiJ2aWYrdmJkIiwiZiI6W10sImZzIjowLCJzIjoiIiwiYyI6W1sic3VzcGVuZCIsLTFdLFsiaW8iLCJ2aWYiLDEsLTFdXX0",
+    ],
+    // Transient faults: netfront's state writes landed in the re-created frontend directory
+    // (Connected with no ring refs) — the guest bus now quiesces watches across suspend.
+    [
+      "transient faults",
+      "xs1.eyJ2IjoxLCJtIjoibCIsInciOiJ2aWYrdmJkIiwiZiI6WyJldnRjaG4tZHJvcCIsImV2dGNobi1kdXBsaWNhdGUiLCJldnRjaG4tZGVsYXkiLCJldnRjaG4tc3B1cmlvdXMiLCJ3YXRjaC1kdXBsaWNhdGUiLCJ3YXRjaC1zcHVyaW91cyIsImNvbW1pdC1lYWdhaW4iLCJxdW90YS1vdXRzdGFuZGluZyJdLCJmcyI6NCwicyI6IiIsImMiOltbInN1c3BlbmQiLC0xXV19",
+    ],
+  ])("suspend/resume converges (%s)", async (_name, token) => {
+    const out = await runCase(decodeToken(token), { recordTrace: false });
+    expect(out.failures).toEqual([]);
+  });
 });

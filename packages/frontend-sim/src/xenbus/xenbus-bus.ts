@@ -99,8 +99,33 @@ export class XenbusBus {
     await walk(this.type.root, 0);
   }
 
+  /**
+   * Guest suspend quiesces XenStore (Linux xs_suspend: waits for the xenwatch thread's running
+   * callback and holds xs_watch_rwsem, so no watch callback runs until xs_resume): while set,
+   * watch events for the bus and its devices are dropped — resume re-watches every other end and
+   * rescans the root, which delivers the current state as xs_resume's re-registration does.
+   */
+  private suspended = false;
+  /** Watch callbacks of the bus running now (suspend waits for them). */
+  private running = 0;
+  private readonly idleWaiters: (() => void)[] = [];
+
+  private async gated(work: () => Promise<void>): Promise<void> {
+    if (this.suspended) return;
+    this.running++;
+    try {
+      await work();
+    } finally {
+      if (--this.running === 0) for (const w of this.idleWaiters.splice(0)) w();
+    }
+  }
+
   /** xenbus_dev_changed: the root watch fired for `path`. */
-  private async onRootChanged(path: string): Promise<void> {
+  private onRootChanged(path: string): Promise<void> {
+    return this.gated(() => this.rootChanged(path));
+  }
+
+  private async rootChanged(path: string): Promise<void> {
     const parts = path.split("/");
     if (parts.length < 3) {
       if (path === this.type.root) return; // the registration event
@@ -173,7 +198,11 @@ export class XenbusBus {
   }
 
   /** xenbus_otherend_changed: ignore stale paths, read the state, hand it to the driver. */
-  private async otherendChanged(b: Bound, path: string): Promise<void> {
+  private otherendChanged(b: Bound, path: string): Promise<void> {
+    return this.gated(() => this.otherendChangedNow(b, path));
+  }
+
+  private async otherendChangedNow(b: Bound, path: string): Promise<void> {
     const dev = b.dev;
     if (dev.removed || dev.otherend === "" || !path.startsWith(dev.otherend)) return;
     const state = await dev.readDriverState(dev.otherend);
@@ -217,6 +246,8 @@ export class XenbusBus {
 
   /** xenbus_dev_suspend for every device. */
   async suspend(): Promise<void> {
+    this.suspended = true;
+    if (this.running > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     for (const b of this.bound.values()) await b.driver.suspend?.(b.dev);
   }
 
@@ -226,7 +257,8 @@ export class XenbusBus {
    * — whose immediate event drives the reconnection like a first connect.
    */
   async resume(): Promise<void> {
-    for (const b of this.bound.values()) {
+    this.suspended = false;
+    for (const b of [...this.bound.values()]) {
       const dev = b.dev;
       if (b.otherendWatch !== null) await dev.unwatch(b.otherendWatch);
       b.otherendWatch = null;
@@ -234,6 +266,11 @@ export class XenbusBus {
       dev.state = XenbusState.Initialising;
       await b.driver.resume?.(dev);
       await this.watchOtherend(b);
+    }
+    // xs_resume re-registers the root watch: devices that appeared (or went) meanwhile.
+    await this.rescan();
+    for (const [nodename, b] of [...this.bound]) {
+      if (!(await this.kernel.xenbus.exists(XBT_NIL, nodename))) await this.unregister(b);
     }
   }
 
