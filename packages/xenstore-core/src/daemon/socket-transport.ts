@@ -28,6 +28,8 @@ export class SocketTransport {
   private waitingDrain = false;
   private readPaused = false;
   private ended = false;
+  /** corked for the replies to one input chunk of several frames */
+  private corked = false;
   /** request framing, only to find where one request ends (the connection parses them) */
   private readonly hdr = new Uint8Array(XS_HEADER_SIZE);
   private readonly hdrView = new DataView(this.hdr.buffer);
@@ -46,7 +48,8 @@ export class SocketTransport {
     // the server closed it: a fatal protocol error (cx handle_input(): len >
     // XENSTORE_PAYLOAD_MAX → ignore_connection()), RELEASE of its domain, daemon stop
     this.offClose = conn.onClose(() => this.end());
-    socket.on("data", (d: Buffer) => this.input(new Uint8Array(d.buffer, d.byteOffset, d.byteLength)));
+    // a Buffer is a Uint8Array: no wrapper per read
+    socket.on("data", (d: Buffer) => this.input(d));
     socket.on("drain", () => {
       this.waitingDrain = false;
       this.flush();
@@ -66,18 +69,57 @@ export class SocketTransport {
    * identical pair inside one pipelined burst.
    */
   private input(bytes: Uint8Array): void {
+    try {
+      this.inputFrames(bytes);
+    } finally {
+      // replies to a pipelined burst leave in one writev; each was taken from the connection
+      // before the next request ran, so what they contain (and event merging) is unchanged
+      if (this.corked) {
+        this.corked = false;
+        if (!this.ended) this.socket.uncork();
+      }
+    }
+    this.flush();
+    this.checkInput();
+  }
+
+  /** input()'s loop; corks the socket when `bytes` holds more than one whole frame. */
+  private inputFrames(bytes: Uint8Array): void {
     let off = 0;
-    while (off < bytes.length && !this.ended) {
+    const end = bytes.length;
+    while (off < end && !this.ended) {
+      // Fast path: at a frame boundary with the whole frame in this chunk (what a request-reply
+      // client sends): hand it over without copying its header, as the chunk itself when it is
+      // exactly one frame.
+      if (this.bodyLeft === 0 && this.hdrFill === 0 && end - off >= XS_HEADER_SIZE) {
+        const len =
+          ((bytes[off + 12] as number) |
+            ((bytes[off + 13] as number) << 8) |
+            ((bytes[off + 14] as number) << 16) |
+            ((bytes[off + 15] as number) << 24)) >>>
+          0;
+        const frameEnd = off + XS_HEADER_SIZE + len;
+        if (len <= XENSTORE_PAYLOAD_MAX && frameEnd <= end) {
+          if (!this.corked && frameEnd < end) {
+            this.socket.cork();
+            this.corked = true;
+          }
+          this.conn.deliver(off === 0 && frameEnd === end ? bytes : bytes.subarray(off, frameEnd));
+          off = frameEnd;
+          this.flush();
+          continue;
+        }
+      }
       let n: number;
       if (this.bodyLeft > 0) {
-        n = Math.min(this.bodyLeft, bytes.length - off);
+        n = Math.min(this.bodyLeft, end - off);
         this.bodyLeft -= n;
         this.conn.deliver(bytes.subarray(off, off + n));
         off += n;
         if (this.bodyLeft === 0) this.flush();
         continue;
       }
-      n = Math.min(XS_HEADER_SIZE - this.hdrFill, bytes.length - off);
+      n = Math.min(XS_HEADER_SIZE - this.hdrFill, end - off);
       this.hdr.set(bytes.subarray(off, off + n), this.hdrFill);
       this.hdrFill += n;
       if (this.hdrFill < XS_HEADER_SIZE) {
@@ -90,18 +132,16 @@ export class SocketTransport {
       if (len > XENSTORE_PAYLOAD_MAX) {
         // the connection closes on this header (cx handle_input()); hand it everything
         this.conn.deliver(bytes.subarray(off));
-        off = bytes.length;
+        off = end;
         break;
       }
       this.bodyLeft = len;
-      const take = Math.min(n + len, bytes.length - off);
+      const take = Math.min(n + len, end - off);
       this.bodyLeft -= take - n;
       this.conn.deliver(bytes.subarray(off, off + take));
       off += take;
       if (this.bodyLeft === 0) this.flush();
     }
-    this.flush();
-    this.checkInput();
   }
 
   /** Moves output from the connection to the socket until either is empty/full. */
