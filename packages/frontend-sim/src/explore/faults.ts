@@ -21,7 +21,8 @@ export type FaultName =
   | "quota-transactions"
   | "quota-outstanding"
   | "grant-table-full"
-  | "hotplug-failure";
+  | "hotplug-failure"
+  | "ring-index-wrap";
 
 export interface FaultInfo {
   readonly name: FaultName;
@@ -136,6 +137,14 @@ export const FAULTS: readonly FaultInfo[] = [
     paramMeaning: "probability per plug",
     kind: "permanent",
   },
+  {
+    name: "ring-index-wrap",
+    description:
+      "the guest's shared rings start their free-running indices just below 2³², so every ring wraps within its first slots (backends must attach at the header's rsp_prod)",
+    param: 64,
+    paramMeaning: "most slots before the wrap",
+    kind: "transient",
+  },
 ];
 
 export const FAULT_NAMES: readonly FaultName[] = FAULTS.map((f) => f.name);
@@ -172,6 +181,7 @@ export const FAULT_PROFILES: Readonly<Record<string, readonly FaultName[]>> = {
     "quota-outstanding",
   ],
   resources: ["quota-nodes", "quota-node-size", "quota-watches", "quota-transactions", "grant-table-full"],
+  rings: ["ring-index-wrap"],
   all: FAULT_NAMES,
 };
 
@@ -324,6 +334,15 @@ export class FaultInjector {
     const server = this.machine.platform.xenstored;
     const q = server.quotas;
     const pick = (f: FaultName, n: number): number => this.prng.get(f)!.int(n);
+    if (this.on.has("ring-index-wrap")) {
+      const kernel = this.machine.guests.get(domid)?.kernel;
+      if (kernel !== undefined) {
+        kernel.ringStartIndex =
+          (0x1_0000_0000 - 1 - pick("ring-index-wrap", faultInfo("ring-index-wrap")!.param)) >>> 0;
+        this.count("ring-index-wrap");
+        this.emit("fault.ring_index_wrap", { domid, start: kernel.ringStartIndex });
+      }
+    }
     if (this.on.has("quota-nodes")) {
       q.nodes = server.store.nodeCount(domid) + 1 + pick("quota-nodes", faultInfo("quota-nodes")!.param);
       this.count("quota-nodes");

@@ -29,6 +29,7 @@ export class GuestKernel implements Kernel {
   readonly gnttab: GrantOps;
   readonly xsTransport: XsRingTransport;
   readonly xenbus: XenbusClient;
+  ringStartIndex = 0;
 
   constructor(
     resources: GuestResources,

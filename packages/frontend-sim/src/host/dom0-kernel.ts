@@ -17,6 +17,7 @@ export class Dom0Kernel implements Kernel {
   readonly grantTable: GrantTable;
   readonly gnttab: GrantOps;
   readonly xenbus: XenbusClient;
+  ringStartIndex = 0;
 
   constructor(platform: Platform) {
     const dom = platform.hypervisor.domain(0);

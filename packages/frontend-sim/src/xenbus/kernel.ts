@@ -50,6 +50,12 @@ export interface Kernel {
   readonly grantTable: GrantTable;
   readonly gnttab: GrantOps;
   readonly xenbus: XenbusClient;
+  /**
+   * Where the shared rings this kernel creates start their free-running indices (0 in Linux,
+   * SHARED_RING_INIT). The `ring-index-wrap` fault sets it near 2³² so every ring wraps early;
+   * peers must attach at whatever the shared header says.
+   */
+  ringStartIndex?: number;
 }
 
 /** Trace helper: every framework record is stamped with the kernel's actor. */

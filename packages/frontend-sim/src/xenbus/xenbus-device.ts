@@ -1,11 +1,15 @@
 import { XEN_ERRNO, type XenErrno } from "@xensim/evtchn";
 import {
+  BackRing,
   type ForeignMapping,
+  FrontRing,
   type Gfn,
   GNTST_okay,
   type GrantRef,
+  initSharedRing,
   PAGE_SIZE,
   PageSequence,
+  type RingProtocol,
   type WritablePage,
 } from "@xensim/ring";
 import { XenbusError } from "../guest/xenbus/xenbus-error.ts";
@@ -246,6 +250,30 @@ export class XenbusDevice {
     }
     this.trace("xenbus.grant_ring", { pages: nrPages, refs: refs.join(",") });
     return { gfns, refs, pages: PageSequence.of(gfns.map((g) => mem.page(g))) };
+  }
+
+  /**
+   * SHARED_RING_INIT + FRONT_RING_INIT on granted pages, starting the free-running indices where
+   * the kernel says (0 normally; near 2³² under the `ring-index-wrap` fault).
+   */
+  initFrontRing<P extends RingProtocol>(pages: PageSequence, protocol: P): FrontRing<P> {
+    const start = (this.kernel.ringStartIndex ?? 0) >>> 0;
+    initSharedRing(pages, start);
+    return FrontRing.attach(pages, protocol, start);
+  }
+
+  /**
+   * BACK_RING_ATTACH at the shared header's `rsp_prod`, as Linux backends do since 5.9
+   * (xen_blkif_map, xenvif_map_frontend_data_rings): the frontend may not have started at 0.
+   * Refuses a header whose `req_prod − rsp_prod` exceeds the ring size (netback's "Illegal
+   * number of requests" check); the caller then fails the connect.
+   */
+  attachBackRing<P extends RingProtocol>(pages: PageSequence, protocol: P): BackRing<P> | null {
+    const ring = BackRing.attach(pages, protocol, 0);
+    const h = ring.header;
+    const rspProd = h.rspProd;
+    if ((h.reqProd - rspProd) >>> 0 > ring.size) return null;
+    return rspProd === 0 ? ring : BackRing.attach(pages, protocol, rspProd);
   }
 
   /**

@@ -3,14 +3,14 @@
 // blkif_completion, blkif_free, blkfront_resume/blkif_recover, blkfront_closing, blkfront_remove.
 // Data is always carried in pages this driver allocates and grants (the "bounce" path): the
 // simulated block layer's buffers are not guest pages.
-import {
+import type {
   FrontRing,
-  type Gfn,
-  type GrantRef,
-  type RingError,
-  type SlotSnapshot,
-  type StructLayout,
-  type WritablePage,
+  Gfn,
+  GrantRef,
+  RingError,
+  SlotSnapshot,
+  StructLayout,
+  WritablePage,
 } from "@xensim/ring";
 import { scheduleDeferredRetry } from "../../xenbus/deferred-grants.ts";
 import type { XenbusDriver } from "../../xenbus/driver.ts";
@@ -942,7 +942,7 @@ export class BlkfrontDevice implements BlockDevice {
         this.failedHandshakes++;
         return false;
       }
-      const front = FrontRing.init(granted.pages, this.abi.ring);
+      const front = this.dev.initFrontRing(granted.pages, this.abi.ring);
       const shadow: Shadow[] = [];
       for (let j = 0; j < front.size; j++) {
         shadow.push({

@@ -2,7 +2,7 @@
 // granted to the backend, one or two event channels, the TX id freelist, the RX buffers by ring
 // slot, and the private pools of grant references each direction claims from.
 import {
-  FrontRing,
+  type FrontRing,
   type Gfn,
   type GrantRef,
   NETIF_RX_RING,
@@ -127,11 +127,11 @@ export class NetfrontQueue {
     const dev = this.dev;
     this.txRing = await dev.setupRing(1);
     if (this.txRing === null) return false;
-    this.tx = FrontRing.init(this.txRing.pages, NETIF_TX_RING);
+    this.tx = dev.initFrontRing(this.txRing.pages, NETIF_TX_RING);
     this.txRspSnap = this.tx.responseSnapshot();
     this.rxRing = await dev.setupRing(1);
     if (this.rxRing === null) return false;
-    this.rx = FrontRing.init(this.rxRing.pages, NETIF_RX_RING);
+    this.rx = dev.initFrontRing(this.rxRing.pages, NETIF_RX_RING);
     this.rxRspSnap = this.rx.responseSnapshot();
     this.rxExtraSnap = this.rx.responseSnapshot();
     let ok = false;

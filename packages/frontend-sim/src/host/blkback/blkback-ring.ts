@@ -6,7 +6,7 @@
 
 import { DOMID_SELF } from "@xensim/evtchn";
 import {
-  BackRing,
+  type BackRing,
   type ForeignMapping,
   type Gfn,
   GNTCOPY_dest_gref,
@@ -113,11 +113,12 @@ export class BlkbackRing {
     readonly owner: RingOwner,
     readonly index: number,
     readonly mapped: MappedRing,
+    back: BackRing,
     readonly port: number,
     readonly abi: BlkifAbi,
     actor: string,
   ) {
-    this.back = BackRing.attach(mapped.pages, abi.ring);
+    this.back = back;
     this.req = this.back.requestSnapshot();
     this.actor = actor;
     const maxSegs = Math.max(BLKIF_MAX_SEGMENTS_PER_REQUEST, owner.maxIndirectSegments);

@@ -397,6 +397,12 @@ export class BlkbackDevice implements RingOwner {
       // xen_blkif_map: map the ring, attach the back ring for the ABI, bind the port.
       const mapped = await dev.mapRing(refs);
       if (mapped === null) return fail();
+      const back = dev.attachBackRing(mapped.pages, abi.ring);
+      if (back === null) {
+        await dev.unmapRing(mapped);
+        await dev.devFatal("EIO", `ring ${i}: req_prod − rsp_prod exceeds the ring size`);
+        return fail();
+      }
       const b = dev.kernel.events.bindInterdomain(dev.otherendId, evtchn);
       if (!b.ok) {
         await dev.unmapRing(mapped);
@@ -404,7 +410,7 @@ export class BlkbackDevice implements RingOwner {
         return fail();
       }
       const actor = `dom0:blkback.${this.domid}.${this.devid}-${i}`;
-      rings.push(new BlkbackRing(this, i, mapped, b.value, abi, actor));
+      rings.push(new BlkbackRing(this, i, mapped, back, b.value, abi, actor));
     }
     this.rings = rings;
     return true;

@@ -6,7 +6,7 @@
 // actor, kicked by the event channel or by packets arriving from the switch.
 
 import {
-  BackRing,
+  type BackRing,
   DOMID_SELF,
   GNTCOPY_dest_gref,
   GNTCOPY_source_gref,
@@ -160,8 +160,15 @@ export class NetbackQueue {
       await this.unmapRings();
       return -2;
     }
-    this.tx = BackRing.attach(this.txMapped.pages, NETIF_TX_RING);
-    this.rx = BackRing.attach(this.rxMapped.pages, NETIF_RX_RING);
+    const tx = dev.attachBackRing(this.txMapped.pages, NETIF_TX_RING);
+    const rx = dev.attachBackRing(this.rxMapped.pages, NETIF_RX_RING);
+    if (tx === null || rx === null) {
+      // xenvif_map_frontend_data_rings: "Illegal number of requests" on a corrupt header.
+      await this.unmapRings();
+      return -2;
+    }
+    this.tx = tx;
+    this.rx = rx;
     this.txReq = this.tx.requestSnapshot();
     this.txFrag = this.tx.requestSnapshot();
     this.rxReq = this.rx.requestSnapshot();
