@@ -3,6 +3,7 @@
 // blkif_completion, blkif_free, blkfront_resume/blkif_recover, blkfront_closing, blkfront_remove.
 // Data is always carried in pages this driver allocates and grants (the "bounce" path): the
 // simulated block layer's buffers are not guest pages.
+
 import type {
   FrontRing,
   Gfn,
@@ -15,6 +16,7 @@ import type {
 import { scheduleDeferredRetry } from "../../xenbus/deferred-grants.ts";
 import type { XenbusDriver } from "../../xenbus/driver.ts";
 import { type Kernel, ktrace } from "../../xenbus/kernel.ts";
+import { traceRingIndices } from "../../xenbus/ring-trace.ts";
 import type { GrantedRing, XenbusDevice } from "../../xenbus/xenbus-device.ts";
 import { XenbusState as S, type XenbusState, xenbusStateName } from "../../xenbus/xenbus-state.ts";
 import { isExistErr } from "../xenbus/xenbus-error.ts";
@@ -417,6 +419,7 @@ export class BlkfrontDevice implements BlockDevice {
     for (const r of this.rings) {
       if ((pushed & (1 << r.index)) === 0) continue;
       const notify = r.front.pushRequestsAndCheckNotify();
+      traceRingIndices(this.k, this.k.actor, this.dev.nodename, `ring-${r.index}`, r.front);
       if (this.k.sched.trace.enabled) {
         this.trace("blkfront.push", { ring: r.index, req_prod: r.front.reqProdPvt, notify });
       }

@@ -2,6 +2,7 @@
 // xennet_poll / xennet_get_responses / xennet_get_extras (each response in its request's slot,
 // copied once and validated; bad packets are dropped and their buffers recycled, protocol
 // violations disable the device).
+
 import {
   type Gfn,
   NETRXF_csum_blank,
@@ -11,6 +12,7 @@ import {
   PAGE_SIZE,
   type WritablePage,
 } from "@xensim/ring";
+import { traceRingIndices } from "../../xenbus/ring-trace.ts";
 import {
   NET_RX_RING_SIZE,
   type NetfrontQueue,
@@ -76,6 +78,7 @@ export function allocRxBuffers(q: NetfrontQueue): void {
   if (posted === 0) return;
   const notify = q.rx.pushRequestsAndCheckNotify();
   if (notify) q.notifyRx();
+  traceRingIndices(kernel, kernel.actor, q.dev.nodename, `rx-${q.id}`, q.rx);
   const trace = kernel.sched.trace;
   if (trace.enabled) {
     trace.emit(kernel.actor, "netfront.rx_post", {

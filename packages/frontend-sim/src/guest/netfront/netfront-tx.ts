@@ -1,5 +1,6 @@
 // netfront's transmit path: xennet_start_xmit (slots, extra-info, pending marks, push and notify)
 // and xennet_tx_buf_gc (validate every response, end the grants, recycle the ids).
+
 import {
   type Gfn,
   NETIF_RSP_NULL,
@@ -11,6 +12,7 @@ import {
   PAGE_SIZE,
   type RingError,
 } from "@xensim/ring";
+import { traceRingIndices } from "../../xenbus/ring-trace.ts";
 import { ETH_HLEN } from "./mac.ts";
 import { MAX_XEN_SKB_FRAGS, type NetfrontQueue, TX_LINK_NONE, TX_PENDING } from "./netfront-queue.ts";
 
@@ -114,6 +116,7 @@ export function xmit(q: NetfrontQueue, frame: Uint8Array, opts: SendOptions | un
   for (let s = 0; s < dataSlots; s++) q.txLink[q.txIds[s]!] = TX_PENDING;
   const notify = q.tx.pushRequestsAndCheckNotify();
   if (notify) q.notifyTx();
+  traceRingIndices(kernel, kernel.actor, q.dev.nodename, `tx-${q.id}`, q.tx);
   const trace = kernel.sched.trace;
   if (trace.enabled) {
     trace.emit(kernel.actor, "netfront.tx", {
