@@ -2,6 +2,7 @@
 // requests mutate, how a payload splits, whose domain an actor is, which device a path or a
 // record belongs to. Pure functions, no I/O: the viewer's client bundles this file too.
 import type { TraceRecord } from "@xensim/evtchn";
+import { XENBUS_STATE_NAMES } from "../xenbus/xenbus-state.ts";
 
 /** Requests that change the tree (applied when their reply is not ERROR). */
 export const XS_TREE_MUTATIONS: ReadonlySet<string> = new Set(["WRITE", "MKDIR", "RM", "SET_PERMS"]);
@@ -17,18 +18,7 @@ export const XS_READS: ReadonlySet<string> = new Set([
   "IS_DOMAIN_INTRODUCED",
 ]);
 
-/** XenbusState numbers (xen/include/public/io/xenbus.h). */
-export const XENBUS_STATE_NAMES: readonly string[] = [
-  "Unknown",
-  "Initialising",
-  "InitWait",
-  "Initialised",
-  "Connected",
-  "Closing",
-  "Closed",
-  "Reconfiguring",
-  "Reconfigured",
-];
+export { XENBUS_STATE_NAMES };
 
 export function stateName(value: string | number | undefined): string {
   if (value === undefined) return "—";

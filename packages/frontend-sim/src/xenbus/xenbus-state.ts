@@ -12,7 +12,8 @@ export const XenbusState = {
 } as const;
 export type XenbusState = (typeof XenbusState)[keyof typeof XenbusState];
 
-const NAMES = [
+/** xenbus_strstate's names, indexed by state number. */
+export const XENBUS_STATE_NAMES = [
   "Unknown",
   "Initialising",
   "InitWait",
@@ -26,7 +27,7 @@ const NAMES = [
 
 /** xenbus_strstate: the name, or "INVALID". */
 export function xenbusStateName(s: number): string {
-  return NAMES[s] ?? "INVALID";
+  return XENBUS_STATE_NAMES[s] ?? "INVALID";
 }
 
 /** xenbus_read_driver_state's parse: "%d", anything else (or a missing node) is Unknown. */
