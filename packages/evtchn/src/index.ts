@@ -1,3 +1,6 @@
+/**
+ * @module @xensim/evtchn
+ */
 export {
   DOMID_FIRST_RESERVED,
   DOMID_SELF,

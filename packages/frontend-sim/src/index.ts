@@ -1,3 +1,6 @@
+/**
+ * @module @xensim/frontend-sim
+ */
 // @xensim/frontend-sim — the public API for writing and testing Xen PV drivers in the simulator.
 //
 // - The XenBus driver framework (Linux xenbus_client.c / xenbus_probe*.c): `XenbusDriver`,

@@ -1,3 +1,6 @@
+/**
+ * @module @xensim/ring
+ */
 // @xensim/ring: guest memory, v1 grant tables, byte-exact io/ring.h rings and the XenStore page.
 
 export type { DomId } from "./domid.ts";

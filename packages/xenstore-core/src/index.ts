@@ -1,3 +1,6 @@
+/**
+ * @module @xensim/xenstore-core
+ */
 // @xensim/xenstore-core: a faithful XenStore (cxenstored semantics by default).
 
 export { XsConnection } from "./server/connection.ts";
