@@ -7,7 +7,13 @@ import { PAGE_SIZE } from "../memory/page.ts";
 import type { PageSequence } from "./page-sequence.ts";
 import { SRING_HEADER_SIZE } from "./shared-ring.ts";
 import type { SlotSnapshot } from "./slot-snapshot.ts";
-import { PageSlotWriter, type SlotWriter, SpanningSlotWriter } from "./slot-writer.ts";
+import {
+  PageSlotWriter,
+  type SlotPageViews,
+  type SlotWriter,
+  SpanningSlotWriter,
+  slotPageViews,
+} from "./slot-writer.ts";
 
 /** Up to this many words (blkif responses, netif requests and responses) a plain loop wins over TypedArray#set. */
 const SHORT_COPY_WORDS = 8;
@@ -16,7 +22,7 @@ export class RingSlots {
   readonly #seq: PageSequence;
   // Per slot, computed at attach: absolute offset, page, offset within the page, first word.
   readonly #abs: Int32Array;
-  readonly #dv: DataView[] = [];
+  readonly #views: SlotPageViews[] = [];
   readonly #lease: AccessLease[] = [];
   readonly #base: Int32Array;
   /** Per slot: the words a snapshot copy reads, as a view made once (empty where no word copy). */
@@ -53,7 +59,7 @@ export class RingSlots {
       const page = seq.pageInternals(Math.floor(abs / PAGE_SIZE));
       this.#abs[s] = abs;
       this.#base[s] = off;
-      this.#dv.push(page.dv);
+      this.#views.push(slotPageViews(page.dv));
       this.#lease.push(page.lease);
       if (off + slotSize > PAGE_SIZE) this.#straddles[s] = 1;
       else if (off % 4 === 0 && slotSize % 4 === 0 && copyWords * 4 <= slotSize) this.#wordCopy[s] = 1;
@@ -63,7 +69,7 @@ export class RingSlots {
         this.#wordCopy[s] === 1 ? new Int32Array(page.u8.buffer, page.u8.byteOffset + off, copyWords) : none,
       );
     }
-    this.#pageWriter = new PageSlotWriter(seq, writerSize);
+    this.#pageWriter = new PageSlotWriter(seq, writerSize, slotSize % 4 === 0);
     this.#spanningWriter = new SpanningSlotWriter(seq, writerSize);
   }
 
@@ -71,7 +77,7 @@ export class RingSlots {
   writer(s: number): SlotWriter {
     if (this.#straddles[s] === 1) return this.#spanningWriter.at(this.#abs[s] as number);
     return this.#pageWriter.at(
-      this.#dv[s] as DataView,
+      this.#views[s] as SlotPageViews,
       this.#lease[s] as AccessLease,
       this.#base[s] as number,
       this.#abs[s] as number,

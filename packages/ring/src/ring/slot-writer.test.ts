@@ -2,6 +2,7 @@
 // these pin down that a revoked page is still never touched silently — through a cursor taken
 // before the revocation, on a ring built over an already-stale page, and (multi-page rings) that
 // a live page keeps working when another page of the same ring was revoked.
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { GNTST_okay } from "../grant/gnttab-status.ts";
 import { Hypervisor } from "../grant/hypervisor.ts";
@@ -103,5 +104,32 @@ describe("slot cursors over stale mappings", () => {
     expect(() => w.getU64(8)).toThrow(OutOfBoundsError);
     w.setU32(8, 0x12345678);
     expect([w.getU16(8), w.getU16(10)]).toEqual([0x5678, 0x1234]);
+  });
+
+  it("unaligned and signed accesses (the DataView slow path) agree with the page bytes", () => {
+    fc.assert(
+      fc.property(fc.nat({ max: 8 }), fc.nat({ max: 2 ** 32 - 1 }), (o, v) => {
+        const mem = new GuestMemory(1);
+        const seq = PageSequence.of([mem.page(mem.allocate() as Gfn)]);
+        const front = FrontRing.init(seq, NETIF_TX_RING);
+        front.nextRequest();
+        const w = front.nextRequest() as SlotWriter; // slot 1: bytes 76..87 of the page
+        const at = 64 + 12;
+        w.setU32(o, v);
+        expect(seq.getU32(at + o)).toBe(v);
+        expect(w.getU32(o)).toBe(v);
+        expect(w.getI32(o)).toBe(v | 0);
+        expect(w.getU16(o)).toBe(v & 0xffff);
+        expect(w.getI16(o)).toBe(((v & 0xffff) << 16) >> 16);
+        expect(w.getU8(o + 3)).toBe(v >>> 24);
+        expect(w.getI8(o + 3)).toBe(((v >>> 24) << 24) >> 24);
+        w.setU16(o + 1, v);
+        expect(seq.getU16(at + o + 1)).toBe(v & 0xffff);
+        w.setU8(o, -1);
+        expect(seq.getU8(at + o)).toBe(0xff);
+        expect(seq.getU32(at - 4)).toBe(0); // the slot before is untouched
+        expect(seq.getU32(at + 12)).toBe(0); // and the slot after
+      }),
+    );
   });
 });

@@ -1,8 +1,11 @@
 // Write cursors over one ring slot, handed out by FrontRing.nextRequest / BackRing.nextResponse
 // and repositioned for every slot (no allocation per request). Each access checks the offset
 // against the struct size and, folded into that same comparison, the page's lease (so a revoked
-// mapping throws), then goes straight to the page's DataView. A slot that straddles two pages (x86_32 blkif in a multi-page ring)
-// gets the spanning cursor, which goes through the PageSequence instead.
+// mapping throws), then goes straight to the page: naturally aligned fields through its typed
+// arrays (a typed-array store, unlike a DataView store, lets V8 keep the cursor's fields in
+// registers across a run of stores), anything else through its DataView. A slot that straddles
+// two pages (x86_32 blkif in a multi-page ring) gets the spanning cursor, which goes through the
+// PageSequence instead.
 import type { AccessLease, LeaseWatcher } from "../memory/access-lease.ts";
 import { type ByteWriter, checkRange, OutOfBoundsError } from "../memory/byte-access.ts";
 import type { PageSequence } from "./page-sequence.ts";
@@ -24,6 +27,32 @@ function slowCheck(lease: AccessLease, o: number, size: number, limit: number): 
   if (!(o >= 0 && o + size <= limit)) outOfBounds(o, size, limit);
 }
 
+/** Host byte order; the typed-array fast path is only used on little-endian hosts (every Xen ABI is). */
+const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** The views of one page a cursor writes through: aligned 16/32-bit fields use the typed arrays. */
+export interface SlotPageViews {
+  readonly dv: DataView;
+  readonly u8: Uint8Array;
+  readonly u16: Uint16Array;
+  readonly u32: Uint32Array;
+}
+
+const pageViews = new WeakMap<ArrayBuffer, SlotPageViews>();
+/** Package-internal: the (shared) typed views of a page buffer. */
+export function slotPageViews(dv: DataView): SlotPageViews {
+  const buffer = dv.buffer as ArrayBuffer;
+  let v = pageViews.get(buffer);
+  if (v === undefined) {
+    v = { dv, u8: new Uint8Array(buffer), u16: new Uint16Array(buffer), u32: new Uint32Array(buffer) };
+    pageViews.set(buffer, v);
+  }
+  return v;
+}
+
+let slowGet: (w: PageSlotWriter, o: number, size: 1 | 2 | 4, signed: boolean) => number;
+let slowSet: (w: PageSlotWriter, o: number, size: 1 | 2 | 4, v: number) => void;
+
 /**
  * Cursor for a slot that lies within one page (every slot of a one-page ring). Each access makes
  * one comparison against a per-size limit. The lease check is folded into it: when a lease of any
@@ -40,15 +69,15 @@ export class PageSlotWriter implements SlotWriter, LeaseWatcher {
   #last16: number;
   #last32: number;
   #last64: number;
-  #dv: DataView;
+  #pv: SlotPageViews;
   #lease: AccessLease;
   #base = 0;
   #abs = 0;
 
-  constructor(seq: PageSequence, size: number) {
+  constructor(seq: PageSequence, size: number, aligned: boolean) {
     const p = seq.pageInternals(0);
     this.#seq = seq;
-    this.#dv = p.dv;
+    this.#pv = slotPageViews(p.dv);
     this.#lease = p.lease;
     this.byteLength = size;
     this.#last8 = size - 1;
@@ -56,6 +85,8 @@ export class PageSlotWriter implements SlotWriter, LeaseWatcher {
     this.#last32 = size - 4;
     this.#last64 = size - 8;
     for (let i = 0; i < seq.pageCount; i++) seq.pageInternals(i).lease.watch(this);
+    // slots not 4-byte aligned (none of the Xen rings) or a big-endian host: always the slow path
+    if (!aligned || !HOST_LE) this.leaseEnded();
   }
 
   /** Package-internal (AccessLease): a page of the ring lost its lease; switch the fast path off. */
@@ -64,58 +95,79 @@ export class PageSlotWriter implements SlotWriter, LeaseWatcher {
   }
 
   /** Package-internal: point at `base` within the page viewed by `dv` (absolute offset `abs`). */
-  at(dv: DataView, lease: AccessLease, base: number, abs: number): this {
-    this.#dv = dv;
+  at(pv: SlotPageViews, lease: AccessLease, base: number, abs: number): this {
+    this.#pv = pv;
     this.#lease = lease;
     this.#base = base;
     this.#abs = abs;
     return this;
   }
 
-  // `o >>> 0` maps negative offsets to huge ones, so one comparison bounds both ends.
+  // `o >>> 0` maps negative offsets to huge ones, so one comparison bounds both ends; an
+  // unaligned offset takes the slow path (after inlining, with a constant offset, that test folds).
   getU8(o: number): number {
-    if (o >>> 0 > this.#last8) slowCheck(this.#lease, o, 1, this.byteLength);
-    return this.#dv.getUint8(this.#base + o);
+    if (o >>> 0 > this.#last8) return slowGet(this, o, 1, false);
+    return this.#pv.u8[this.#base + o] as number;
   }
   getI8(o: number): number {
-    if (o >>> 0 > this.#last8) slowCheck(this.#lease, o, 1, this.byteLength);
-    return this.#dv.getInt8(this.#base + o);
+    if (o >>> 0 > this.#last8) return slowGet(this, o, 1, true);
+    return ((this.#pv.u8[this.#base + o] as number) << 24) >> 24;
   }
   getU16(o: number): number {
-    if (o >>> 0 > this.#last16) slowCheck(this.#lease, o, 2, this.byteLength);
-    return this.#dv.getUint16(this.#base + o, true);
+    if (o >>> 0 > this.#last16 || (o & 1) !== 0) return slowGet(this, o, 2, false);
+    return this.#pv.u16[(this.#base + o) >> 1] as number;
   }
   getI16(o: number): number {
-    if (o >>> 0 > this.#last16) slowCheck(this.#lease, o, 2, this.byteLength);
-    return this.#dv.getInt16(this.#base + o, true);
+    if (o >>> 0 > this.#last16 || (o & 1) !== 0) return slowGet(this, o, 2, true);
+    return ((this.#pv.u16[(this.#base + o) >> 1] as number) << 16) >> 16;
   }
   getU32(o: number): number {
-    if (o >>> 0 > this.#last32) slowCheck(this.#lease, o, 4, this.byteLength);
-    return this.#dv.getUint32(this.#base + o, true);
+    if (o >>> 0 > this.#last32 || (o & 3) !== 0) return slowGet(this, o, 4, false);
+    return this.#pv.u32[(this.#base + o) >> 2] as number;
   }
   getI32(o: number): number {
-    if (o >>> 0 > this.#last32) slowCheck(this.#lease, o, 4, this.byteLength);
-    return this.#dv.getInt32(this.#base + o, true);
+    if (o >>> 0 > this.#last32 || (o & 3) !== 0) return slowGet(this, o, 4, true);
+    return (this.#pv.u32[(this.#base + o) >> 2] as number) | 0;
   }
   getU64(o: number): bigint {
-    if (o >>> 0 > this.#last64) slowCheck(this.#lease, o, 8, this.byteLength);
-    return this.#dv.getBigUint64(this.#base + o, true);
+    slowCheck(this.#lease, o, 8, this.byteLength);
+    return this.#pv.dv.getBigUint64(this.#base + o, true);
   }
   setU8(o: number, v: number): void {
-    if (o >>> 0 > this.#last8) slowCheck(this.#lease, o, 1, this.byteLength);
-    this.#dv.setUint8(this.#base + o, v);
+    if (o >>> 0 > this.#last8) slowSet(this, o, 1, v);
+    else this.#pv.u8[this.#base + o] = v;
   }
   setU16(o: number, v: number): void {
-    if (o >>> 0 > this.#last16) slowCheck(this.#lease, o, 2, this.byteLength);
-    this.#dv.setUint16(this.#base + o, v, true);
+    if (o >>> 0 > this.#last16 || (o & 1) !== 0) slowSet(this, o, 2, v);
+    else this.#pv.u16[(this.#base + o) >> 1] = v;
   }
   setU32(o: number, v: number): void {
-    if (o >>> 0 > this.#last32) slowCheck(this.#lease, o, 4, this.byteLength);
-    this.#dv.setUint32(this.#base + o, v, true);
+    if (o >>> 0 > this.#last32 || (o & 3) !== 0) slowSet(this, o, 4, v);
+    else this.#pv.u32[(this.#base + o) >> 2] = v;
   }
   setU64(o: number, v: bigint): void {
-    if (o >>> 0 > this.#last64) slowCheck(this.#lease, o, 8, this.byteLength);
-    this.#dv.setBigUint64(this.#base + o, BigInt.asUintN(64, v), true);
+    slowCheck(this.#lease, o, 8, this.byteLength);
+    this.#pv.dv.setBigUint64(this.#base + o, BigInt.asUintN(64, v), true);
+  }
+
+  static {
+    // The slow paths: check lease and bounds (throwing), then access through the DataView.
+    slowGet = (w, o, size, signed) => {
+      slowCheck(w.#lease, o, size, w.byteLength);
+      const dv = w.#pv.dv;
+      const a = w.#base + o;
+      if (size === 1) return signed ? dv.getInt8(a) : dv.getUint8(a);
+      if (size === 2) return signed ? dv.getInt16(a, true) : dv.getUint16(a, true);
+      return signed ? dv.getInt32(a, true) : dv.getUint32(a, true);
+    };
+    slowSet = (w, o, size, v) => {
+      slowCheck(w.#lease, o, size, w.byteLength);
+      const dv = w.#pv.dv;
+      const a = w.#base + o;
+      if (size === 1) dv.setUint8(a, v);
+      else if (size === 2) dv.setUint16(a, v, true);
+      else dv.setUint32(a, v, true);
+    };
   }
   copyOut(o: number, dst: Uint8Array, dstOffset: number, length: number): void {
     checkRange(o, length, this.byteLength);
