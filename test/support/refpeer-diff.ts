@@ -34,13 +34,20 @@ export interface SeenFrame {
   payload: string;
 }
 
-const PING_REQ = 0xfffffff0;
+/** The req_id of the GET_DOMAIN_PATH "ping" that marks the end of a step's replies. */
+export const PING_REQ = 0xfffffff0;
 
-function reqIds(frames: Uint8Array[]): number[] {
-  return frames.map((f) => decodeHeader(f).reqId);
+/** The req_id in a whole frame's header. */
+export function reqIdOf(frame: Uint8Array): number {
+  return decodeHeader(frame).reqId;
 }
 
-function show(f: XsFrame, conn: number): SeenFrame {
+function reqIds(frames: Uint8Array[]): number[] {
+  return frames.map(reqIdOf);
+}
+
+/** A frame as a transcript entry (printable payload; DIRECTORY_PART generations masked). */
+export function show(f: XsFrame, conn: number): SeenFrame {
   let payload = "";
   for (const b of f.payload)
     payload +=
@@ -53,7 +60,8 @@ function show(f: XsFrame, conn: number): SeenFrame {
   return { conn, type: xsTypeName(f.type), reqId: f.reqId, txId: f.txId, payload };
 }
 
-function ping(): Uint8Array {
+/** The end-of-step marker request. */
+export function ping(): Uint8Array {
   return XsRequest.raw(XsType.GET_DOMAIN_PATH, encodeStrings(["0"]), { reqId: PING_REQ });
 }
 

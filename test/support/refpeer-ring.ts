@@ -14,7 +14,6 @@ import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import {
-  encodeStrings,
   FrameParser,
   type XenStoreServer,
   type XsConnection,
@@ -22,13 +21,11 @@ import {
   XsFrameError,
   XsRequest,
   XsType,
-  xsTypeName,
 } from "@xensim/xenstore-core";
 import { REFPEER_DIR } from "./refpeer.ts";
-import type { SeenFrame } from "./refpeer-diff.ts";
+import { PING_REQ, ping, reqIdOf, type SeenFrame, show } from "./refpeer-diff.ts";
 import { XsSocketClient } from "./xs-socket-client.ts";
 
-const PING_REQ = 0xfffffff0;
 const HELPER = join(import.meta.dirname, "refpeer-ring.py");
 
 /** One connection of a run: dom0 (a socket on the reference) or a guest (a ring). */
@@ -66,27 +63,6 @@ function hex(b: Uint8Array): string {
 
 function unhex(s: string): Uint8Array {
   return new Uint8Array(Buffer.from(s, "hex"));
-}
-
-function show(f: XsFrame, conn: number): SeenFrame {
-  let payload = "";
-  for (const b of f.payload)
-    payload +=
-      b >= 32 && b < 127 && b !== 92
-        ? String.fromCharCode(b)
-        : b === 0
-          ? "\\0"
-          : `\\x${b.toString(16).padStart(2, "0")}`;
-  if (f.type === XsType.DIRECTORY_PART) payload = payload.replace(/^[0-9]+\\0/, "<gen>\\0");
-  return { conn, type: xsTypeName(f.type), reqId: f.reqId, txId: f.txId, payload };
-}
-
-function ping(): Uint8Array {
-  return XsRequest.raw(XsType.GET_DOMAIN_PATH, encodeStrings(["0"]), { reqId: PING_REQ });
-}
-
-function reqIdOf(frame: Uint8Array): number {
-  return new DataView(frame.buffer, frame.byteOffset, frame.byteLength).getUint32(4, true);
 }
 
 function concat(parts: readonly Uint8Array[]): Uint8Array {
