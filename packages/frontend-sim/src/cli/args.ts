@@ -40,3 +40,25 @@ export function intValue(args: ParsedArgs, name: string, fallback: number): numb
     throw new UsageError(`--${name} must be an integer, got ${JSON.stringify(v)}`);
   return n;
 }
+
+/**
+ * Runs a CLI's `main` and exits with its status: a UsageError prints the message and the usage
+ * (status 2); any other error prints and exits with `errorStatus` (the CLI's "could not run").
+ */
+export function runCli(
+  main: (argv: readonly string[]) => Promise<number>,
+  usage: string,
+  options: { errorStatus?: number; stack?: boolean } = {},
+): void {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      if (err instanceof UsageError) {
+        console.error(`${err.message}\n${usage}`);
+        process.exit(2);
+      }
+      console.error(options.stack || !(err instanceof Error) ? err : err.message);
+      process.exit(options.errorStatus ?? 1);
+    },
+  );
+}

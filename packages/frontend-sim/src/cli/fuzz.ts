@@ -17,7 +17,7 @@ import {
   DEFAULT_COMMANDS,
   type Mode,
 } from "../explore/workload.ts";
-import { intValue, type ParsedArgs, parseArgs, UsageError } from "./args.ts";
+import { intValue, type ParsedArgs, parseArgs, runCli, UsageError } from "./args.ts";
 
 const USAGE = `usage: pnpm fuzz [--seed N] [--runs N] [--time S] [--mode safety|liveness]
                  [--profile none|events|store|transient|resources|all] [--faults a,b,…]
@@ -407,15 +407,5 @@ if (!isMainThread && (workerData as { fuzzWorker?: boolean } | null)?.fuzzWorker
     );
   });
 } else if (isMainThread) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      if (err instanceof UsageError) {
-        console.error(`${err.message}\n${USAGE}`);
-        process.exit(2);
-      }
-      console.error(err);
-      process.exit(2);
-    },
-  );
+  runCli(main, USAGE, { errorStatus: 2, stack: true });
 }

@@ -6,7 +6,7 @@ import { runCase } from "../explore/explore.ts";
 import { decodeToken } from "../explore/replay-token.ts";
 import { cmdToString } from "../explore/workload.ts";
 import { renderTimeline } from "../timeline/timeline.ts";
-import { parseArgs, UsageError } from "./args.ts";
+import { parseArgs, runCli, UsageError } from "./args.ts";
 
 const USAGE = "usage: pnpm replay TOKEN [--timeline] [--verbose] [--trace-json FILE]";
 
@@ -44,14 +44,4 @@ async function main(argv: readonly string[]): Promise<number> {
   return out.failures.length === 0 ? 0 : 1;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    if (err instanceof UsageError) {
-      console.error(`${err.message}\n${USAGE}`);
-      process.exit(2);
-    }
-    console.error(err instanceof Error ? err.message : err);
-    process.exit(2);
-  },
-);
+runCli(main, USAGE, { errorStatus: 2 });

@@ -4,7 +4,7 @@ import { writeFileSync } from "node:fs";
 import { FifoPolicy, SeededPolicy } from "@xensim/evtchn";
 import { findScenario, scenarios } from "../scenarios/registry.ts";
 import { renderTimeline } from "../timeline/timeline.ts";
-import { intValue, parseArgs, UsageError } from "./args.ts";
+import { intValue, parseArgs, runCli, UsageError } from "./args.ts";
 
 const USAGE = `usage: pnpm start [--scenario NAME] [--seed N] [--policy seeded|fifo] [--trace-json FILE] [--verbose] [--reads] [--quiet] [--list]`;
 
@@ -52,14 +52,4 @@ async function main(argv: readonly string[]): Promise<number> {
   return result.failures.length === 0 ? 0 : 1;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    if (err instanceof UsageError) {
-      console.error(`${err.message}\n${USAGE}`);
-      process.exit(2);
-    }
-    console.error(err);
-    process.exit(1);
-  },
-);
+runCli(main, USAGE, { stack: true });

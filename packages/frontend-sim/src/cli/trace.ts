@@ -4,10 +4,10 @@ import { writeFileSync } from "node:fs";
 import { renderTimeline } from "../timeline/timeline.ts";
 import { renderMermaidSvg } from "../trace-tools/browser.ts";
 import { parseTime } from "../trace-tools/classify.ts";
-import { type LoadedTrace, loadScenarioTrace, loadTraceFile } from "../trace-tools/load.ts";
 import { type MermaidOptions, toMermaid } from "../trace-tools/mermaid.ts";
 import { traceSummary } from "../trace-tools/summary.ts";
-import { intValue, type ParsedArgs, parseArgs, UsageError } from "./args.ts";
+import { intValue, type ParsedArgs, parseArgs, runCli, UsageError } from "./args.ts";
+import { loadTraceArg } from "./trace-input.ts";
 
 const USAGE = `usage: pnpm trace [--mermaid | --timeline | --summary] (FILE | --scenario NAME [--seed N] | --run)
        [--device TYPE[/DOMID[/DEVID]]] [--kind K[,K…]] [--exclude-kind K[,K…]] [--from T] [--to T]
@@ -52,7 +52,7 @@ async function main(argv: readonly string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const trace = await load(args);
+  const trace = await loadTraceArg(args);
   for (const w of trace.warnings.slice(0, 10)) console.error(`warning: ${w}`);
   let out: string;
   if (args.flags.has("summary")) out = traceSummary(trace);
@@ -95,24 +95,4 @@ async function main(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
-async function load(args: ParsedArgs): Promise<LoadedTrace> {
-  const scenario = args.values.get("scenario")?.at(-1);
-  if (scenario !== undefined || args.flags.has("run"))
-    return loadScenarioTrace(scenario, intValue(args, "seed", 1));
-  const [file, ...rest] = args.positionals;
-  if (file === undefined) throw new UsageError("give a trace FILE, or --run / --scenario NAME");
-  if (rest.length > 0) throw new UsageError(`one FILE only (got ${args.positionals.length})`);
-  return loadTraceFile(file);
-}
-
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    if (err instanceof UsageError) {
-      console.error(`${err.message}\n${USAGE}`);
-      process.exit(2);
-    }
-    console.error(err instanceof Error ? err.message : err);
-    process.exit(1);
-  },
-);
+runCli(main, USAGE);

@@ -3,9 +3,9 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { basename, dirname } from "node:path";
-import { type LoadedTrace, loadScenarioTrace, loadTraceFile } from "../trace-tools/load.ts";
 import { buildViewerHtml } from "../trace-tools/viewer/build.ts";
-import { intValue, type ParsedArgs, parseArgs, UsageError } from "./args.ts";
+import { intValue, parseArgs, runCli } from "./args.ts";
+import { loadTraceArg } from "./trace-input.ts";
 
 const USAGE = `usage: pnpm run view (FILE | --run | --scenario NAME [--seed N]) [--out FILE.html] [--serve [--port N]]
 
@@ -23,7 +23,7 @@ async function main(argv: readonly string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const trace = await load(args);
+  const trace = await loadTraceArg(args);
   for (const w of trace.warnings.slice(0, 10)) console.error(`warning: ${w}`);
   const html = await buildViewerHtml(trace);
   const name = args.positionals[0] ? basename(args.positionals[0]).replace(/\.[^.]*$/, "") : "scenario";
@@ -50,24 +50,4 @@ async function main(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
-async function load(args: ParsedArgs): Promise<LoadedTrace> {
-  const scenario = args.values.get("scenario")?.at(-1);
-  if (scenario !== undefined || args.flags.has("run"))
-    return loadScenarioTrace(scenario, intValue(args, "seed", 1));
-  const [file, ...rest] = args.positionals;
-  if (file === undefined) throw new UsageError("give a trace FILE, or --run / --scenario NAME");
-  if (rest.length > 0) throw new UsageError("one FILE only");
-  return loadTraceFile(file);
-}
-
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    if (err instanceof UsageError) {
-      console.error(`${err.message}\n${USAGE}`);
-      process.exit(2);
-    }
-    console.error(err instanceof Error ? err.message : err);
-    process.exit(1);
-  },
-);
+runCli(main, USAGE);
