@@ -46,12 +46,7 @@ export class Platform {
     const trace = this.sched.trace;
     this.xenstored = new XenStoreServer({
       ...options.store,
-      // The server copies the host's functions; bind them to the ring host.
-      host: {
-        domainExists: (domid) => this.ringHost.domainExists(domid),
-        introduce: (domid, gfn, port) => this.ringHost.introduce(domid, gfn, port),
-        release: (domid) => this.ringHost.release(domid),
-      },
+      host: this.ringHost,
       trace: (e) => {
         if (!trace.enabled) return;
         if (e.kind === "frame-in" || e.kind === "frame-out") {

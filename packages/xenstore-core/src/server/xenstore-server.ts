@@ -116,7 +116,7 @@ export class XenStoreServer implements ServerCore, ConnectionHost {
     this.quotas = { ...this.profile.quotas, ...options.quotas };
     this.privDomid = options.privDomid;
     this.controlCommands = options.controlCommands ?? {};
-    this.host = { ...DEFAULT_HOST, ...options.host };
+    this.host = withDefaults(options.host);
     this.trace = options.trace;
     this.faults = options.faults ?? null;
     this.db = db ?? XsStore.initial();
@@ -706,4 +706,19 @@ export class XenStoreServer implements ServerCore, ConnectionHost {
   quotaName(q: QuotaName): number {
     return this.quotas[q];
   }
+}
+
+/**
+ * The host's hooks, each falling back to DEFAULT_HOST's. Methods are looked up on the object and
+ * called on it, so a class instance (e.g. the ring transport's XenstoreRingHost) works as a host —
+ * spreading it would lose its prototype methods.
+ */
+function withDefaults(h: Partial<DomainHost> | undefined): DomainHost {
+  if (h === undefined) return DEFAULT_HOST;
+  return {
+    domainExists: (domid) => (h.domainExists ? h.domainExists(domid) : DEFAULT_HOST.domainExists(domid)),
+    introduce: (domid, gfn, port) =>
+      h.introduce ? h.introduce(domid, gfn, port) : DEFAULT_HOST.introduce(domid, gfn, port),
+    release: (domid) => (h.release ? h.release(domid) : DEFAULT_HOST.release(domid)),
+  };
 }
