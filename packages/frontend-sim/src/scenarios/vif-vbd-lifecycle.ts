@@ -3,7 +3,7 @@ import { ethernetFrame, NetfrontDriver, netfrontOf, parseMac } from "../guest/ne
 import { Blkback, BlockDevices, MemoryDisk } from "../host/blkback/index.ts";
 import { checkQuiescentInvariants } from "../host/invariants.ts";
 import { Machine } from "../host/machine.ts";
-import { NetbackDriver } from "../host/netback/index.ts";
+import { macFor, NetbackDriver } from "../host/netback/index.ts";
 import { type DeviceSpec, vbdSpec, vifSpec } from "../host/toolstack/device-spec.ts";
 import { vbdPatternCheck } from "../lifecycle/blk-lifecycle.ts";
 import { XenbusState } from "../xenbus/xenbus-state.ts";
@@ -17,14 +17,10 @@ const DISK_SECTORS = 16384;
 const PATTERN_SECTOR = 2048;
 const PATTERN_SECTORS = 64;
 
-function macOf(domid: number): string {
-  return `00:16:3e:00:00:${domid.toString(16).padStart(2, "0")}`;
-}
-
 /** A frame whose payload names its sender and sequence number, so each arrival can be matched. */
 function numberedFrame(from: number, to: number, seq: number): Uint8Array {
   const payload = new TextEncoder().encode(`xensim frame ${seq} from dom${from} to dom${to}`.padEnd(46, "."));
-  return ethernetFrame(parseMac(macOf(to))!, parseMac(macOf(from))!, 0x88b5, payload);
+  return ethernetFrame(parseMac(macFor(to))!, parseMac(macFor(from))!, 0x88b5, payload);
 }
 
 /**
@@ -61,7 +57,7 @@ export const vifVbdLifecycle: Scenario = {
 
       step("plug a vif into each guest");
       for (const d of GUESTS) {
-        const spec = vifSpec({ domid: d, devid: 0, mac: macOf(d) });
+        const spec = vifSpec({ domid: d, devid: 0, mac: macFor(d) });
         vifs.set(d, spec);
         await ts.addDevice(spec);
       }
