@@ -371,6 +371,7 @@ export function lifecycleArb(
     brestart: fc.record({ c: fc.constant("brestart" as const), dev, k }),
     reconnect: fc.record({ c: fc.constant("reconnect" as const), dev, k }),
     suspend: fc.record({ c: fc.constant("suspend" as const), k }),
+    xsrestart: fc.record({ c: fc.constant("xsrestart" as const), k }),
     destroy: fc.record({ c: fc.constant("destroy" as const), k }),
   };
   const kinds = options.kinds ?? ["plug", "unplug", "io", "destroy"];

@@ -22,7 +22,8 @@ export type FaultName =
   | "quota-outstanding"
   | "grant-table-full"
   | "hotplug-failure"
-  | "ring-index-wrap";
+  | "ring-index-wrap"
+  | "xenstored-restart";
 
 export interface FaultInfo {
   readonly name: FaultName;
@@ -145,6 +146,14 @@ export const FAULTS: readonly FaultInfo[] = [
     paramMeaning: "most slots before the wrap",
     kind: "transient",
   },
+  {
+    name: "xenstored-restart",
+    description:
+      "xenstored live-updates (restarts from its own snapshot) between two requests; rings and sockets are taken over connection by connection, watches and transactions survive",
+    param: 0.01,
+    paramMeaning: "probability per notification",
+    kind: "transient",
+  },
 ];
 
 export const FAULT_NAMES: readonly FaultName[] = FAULTS.map((f) => f.name);
@@ -169,7 +178,7 @@ export function parseFaultList(text: string): FaultName[] {
 export const FAULT_PROFILES: Readonly<Record<string, readonly FaultName[]>> = {
   none: [],
   events: ["evtchn-drop", "evtchn-duplicate", "evtchn-delay", "evtchn-spurious"],
-  store: ["watch-duplicate", "watch-spurious", "commit-eagain", "quota-outstanding"],
+  store: ["watch-duplicate", "watch-spurious", "commit-eagain", "quota-outstanding", "xenstored-restart"],
   transient: [
     "evtchn-drop",
     "evtchn-duplicate",
@@ -260,13 +269,21 @@ export class FaultInjector {
   }
 
   private installEvtchn(): void {
-    const evs = ["evtchn-drop", "evtchn-duplicate", "evtchn-delay", "evtchn-spurious", "watch-spurious"];
+    const evs = [
+      "evtchn-drop",
+      "evtchn-duplicate",
+      "evtchn-delay",
+      "evtchn-spurious",
+      "watch-spurious",
+      "xenstored-restart",
+    ];
     if (!evs.some((f) => this.on.has(f as FaultName))) return;
     const ev = this.machine.platform.evtchn;
     ev.faults = {
       onNotify: (from, fromPort, to, toPort) => {
         if (this.roll("evtchn-spurious")) this.spuriousEvent(to);
         if (this.roll("watch-spurious")) this.spuriousWatch();
+        if (this.roll("xenstored-restart")) this.liveUpdate();
         if (this.roll("evtchn-drop")) {
           this.emit("fault.evtchn", { fault: "drop", from, port: fromPort, to, to_port: toPort });
           return { kind: "drop" };
@@ -310,6 +327,17 @@ export class FaultInjector {
     } finally {
       server.leave();
     }
+  }
+
+  /**
+   * Posts a live update on the xenstored actor (it runs between two requests, like the real
+   * daemon's). The new server inherits the fault hooks and quotas (Platform.restartXenstored).
+   */
+  private liveUpdate(): void {
+    this.emit("fault.xenstored", { fault: "restart" });
+    this.machine.sched.post("xenstored", "xs.live-update", () => {
+      this.machine.platform.restartXenstored();
+    });
   }
 
   private installStore(): void {

@@ -40,6 +40,7 @@ export type CmdSpec =
   | { readonly c: "suspend"; readonly k: Advance }
   | { readonly c: "brestart"; readonly dev: string; readonly k: Advance }
   | { readonly c: "reconnect"; readonly dev: string; readonly k: Advance }
+  | { readonly c: "xsrestart"; readonly k: Advance }
   | { readonly c: "hostile"; readonly kind: HostileKind }
   | { readonly c: "destroy"; readonly k: Advance };
 
@@ -55,6 +56,7 @@ export function cmdToString(s: CmdSpec): string {
     case "io":
       return `io ${s.dev} ×${s.n}${k}`;
     case "suspend":
+    case "xsrestart":
     case "destroy":
       return `${s.c}${k}`;
     case "hostile":
@@ -76,6 +78,7 @@ export function cmdToTuple(s: CmdSpec): CmdTuple {
     case "io":
       return [s.c, s.dev, s.n, s.k];
     case "suspend":
+    case "xsrestart":
     case "destroy":
       return [s.c, s.k];
     case "hostile":
@@ -103,6 +106,7 @@ export function cmdFromTuple(t: CmdTuple): CmdSpec {
     case "io":
       return { c, dev: str(a), n: num(b), k: num(d) };
     case "suspend":
+    case "xsrestart":
     case "destroy":
       return { c, k: num(a) };
     case "hostile":
@@ -141,6 +145,8 @@ export function applies(m: Model, s: CmdSpec, kits: ReadonlyMap<string, DeviceKi
       return m.plugged[s.dev] === true && kits.get(s.dev)?.reconnectFrontend !== undefined;
     case "suspend":
       return !m.suspended;
+    case "xsrestart":
+      return true;
     case "hostile":
       return !m.hostile && m.plugged.vif === true && kits.get("vif")?.netback !== undefined;
     case "destroy":
@@ -231,7 +237,7 @@ export class Sut {
       store: { quotas: storeQuotasFor(options.faults, options.faultSeed) },
     });
     mutant?.machine?.(this.m);
-    installReplyOrderMonitor(this.m.platform.xenstored, this.orderFailures);
+    this.m.platform.withXenstored((server) => installReplyOrderMonitor(server, this.orderFailures));
     for (const k of kits) k.attach(this.m, GUEST_DOMID);
     this.devices = kits.map((k) => {
       const spec = k.spec(GUEST_DOMID, false);
@@ -376,6 +382,12 @@ export class Sut {
         this.track(`reconnect ${s.dev}`, () => k.reconnectFrontend!());
         break;
       }
+      case "xsrestart":
+        // `xenstore-control live-update`: the daemon swaps itself between two requests.
+        this.m.sched.post("xenstored", "xs.live-update", () => {
+          this.m.platform.restartXenstored();
+        });
+        break;
       case "suspend":
         this.track(
           "suspend/resume",
@@ -545,13 +557,23 @@ class Cmd implements fc.AsyncCommand<Model, Sut> {
 const CAPS: ReadonlyMap<string, DeviceKit> = new Map(Object.entries(DEVICE_KITS).map(([n, f]) => [n, f()]));
 
 /** Command kinds `fc.commands` draws from (hostile ones come with a list of kinds). */
-export type CommandKind = "plug" | "unplug" | "io" | "brestart" | "reconnect" | "suspend" | "destroy";
+export type CommandKind =
+  | "plug"
+  | "unplug"
+  | "io"
+  | "brestart"
+  | "reconnect"
+  | "suspend"
+  | "xsrestart"
+  | "destroy";
 export const COMMAND_KINDS: readonly CommandKind[] = [
   "plug",
   "unplug",
   "io",
   "brestart",
   "reconnect",
+  "suspend",
+  "xsrestart",
   "destroy",
 ];
 /**
@@ -602,6 +624,7 @@ export function commandsArbitrary(o: CommandSetOptions): fc.Arbitrary<Iterable<f
       .record({ dev, k: advanceArb })
       .map(({ dev, k }) => new Cmd({ c: "reconnect", dev, k }, caps)),
     suspend: advanceArb.map((k) => new Cmd({ c: "suspend", k }, caps)),
+    xsrestart: advanceArb.map((k) => new Cmd({ c: "xsrestart", k }, caps)),
     destroy: advanceArb.map((k) => new Cmd({ c: "destroy", k }, caps)),
   };
   const arbs = (o.kinds ?? DEFAULT_COMMANDS).map((k) => all[k]);

@@ -101,6 +101,17 @@ export class XenstoreRingHost implements DomainHost {
     return "ok";
   }
 
+  /**
+   * A restarted xenstored (live update: `XenStoreServer.restore` of this server's snapshot) takes
+   * over every ring: each link feeds the restored connection with its id, keeps its mapping and
+   * its event channel (oxenstored keeps /dev/xen/evtchn open across live update for this very
+   * reason) and runs a pass, since requests may have arrived while the old daemon was stopping.
+   */
+  reattach(server: XenStoreServer): void {
+    this.server = server;
+    for (const link of this.links.values()) link.reattach(server);
+  }
+
   /** RELEASE or domain destruction: stop serving, unbind, unmap. */
   release(domid: number): void {
     const link = this.links.get(domid);
@@ -135,7 +146,7 @@ export class RingLink {
 
   constructor(
     private readonly host: XenstoreRingHost,
-    private readonly server: XenStoreServer,
+    private server: XenStoreServer,
     private readonly dom0: DomainEvents,
     readonly domid: number,
     readonly mapping: ForeignMapping<WritablePage>,
@@ -179,6 +190,23 @@ export class RingLink {
       label: `xs-ring:dom${this.domid}`,
     });
     return "ok";
+  }
+
+  /** See XenstoreRingHost.reattach: the same ring, now fed to `server`'s copy of the connection. */
+  reattach(server: XenStoreServer): void {
+    this.server = server;
+    if (this.stopped || this.ignoredReason !== null) return;
+    const restored = server.connection(this.conn.id);
+    if (restored === undefined) {
+      // The snapshot had no such connection (it was closed): serve the guest on a fresh one.
+      this.conn = this.openConnection();
+    } else {
+      this.unlistenOutput();
+      this.conn = restored;
+      this.unlistenOutput = restored.onOutput(() => this.schedulePass("output"));
+    }
+    this.host.traceRing(this.domid, "xs.ring.reattach", { conn: this.conn.id });
+    this.schedulePass("restart");
   }
 
   start(): void {

@@ -219,7 +219,24 @@ export const MUTANTS: readonly Mutant[] = [
     profile: { mode: "safety", workload: "vif+vbd", faults: [] },
     budget: 20,
     machine(m) {
-      tapConnections(m.platform.xenstored, swapAdjacentReplies);
+      m.platform.withXenstored((server) => tapConnections(server, swapAdjacentReplies));
+    },
+  },
+  {
+    name: "live-update-drops-guest-watches",
+    description:
+      "a xenstored whose live update forgets the guests' watches (restores the tree and connections, not WATCH_DATA)",
+    profile: { mode: "liveness", workload: "vif+vbd", faults: ["xenstored-restart"] },
+    budget: 10,
+    machine(m) {
+      let first = true;
+      m.platform.withXenstored((server) => {
+        if (first) {
+          first = false;
+          return;
+        }
+        for (const s of server.allSessions()) if (s.domid !== 0) server.resetWatches(s);
+      });
     },
   },
 ];

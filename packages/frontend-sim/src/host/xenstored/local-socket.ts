@@ -9,7 +9,8 @@ import type { XsTransport } from "../../guest/xenbus/xs-transport.ts";
  * like a guest on its ring. Connections here are privileged (dom0), as on a real host.
  */
 export class LocalSocketTransport implements XsTransport {
-  private readonly conn: XsConnection;
+  private conn: XsConnection;
+  private unlisten: () => void;
   private receiver: (chunk: Uint8Array) => void = () => {};
   private flushPosted = false;
 
@@ -21,7 +22,22 @@ export class LocalSocketTransport implements XsTransport {
     label = clientActor,
   ) {
     this.conn = server.connect({ domid: 0, label });
-    this.conn.onOutput(() => this.scheduleFlush());
+    this.unlisten = this.conn.onOutput(() => this.scheduleFlush());
+  }
+
+  /**
+   * xenstored was live-updated: the socket stays open (cxenstored hands its fds to the new
+   * binary), and the restored server holds this connection under the same id — with whatever
+   * request bytes it had not parsed and replies it had not sent.
+   */
+  reattach(server: XenStoreServer): void {
+    if (this.conn.closed) return;
+    const restored = server.connection(this.conn.id);
+    if (restored === undefined) throw new Error(`restored xenstored lost socket connection ${this.conn.id}`);
+    this.unlisten();
+    this.conn = restored;
+    this.unlisten = restored.onOutput(() => this.scheduleFlush());
+    if (restored.outputBytes > 0) this.scheduleFlush();
   }
 
   get connection(): XsConnection {
