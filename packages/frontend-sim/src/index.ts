@@ -45,6 +45,15 @@ export type { Scenario, ScenarioContext, ScenarioResult } from "./scenarios/scen
 export { renderTimeline, type TimelineOptions } from "./timeline/timeline.ts";
 export type { XenbusDriver } from "./xenbus/driver.ts";
 export { type GrantOps, type Kernel, ktrace } from "./xenbus/kernel.ts";
+export {
+  BACKEND_PEER_PROFILES,
+  type BackendPeerProfile,
+  type DriverPair,
+  FRONTEND_PEER_PROFILES,
+  type FrontendPeerProfile,
+  type PeerProfiles,
+  withPeerProfiles,
+} from "./xenbus/peer-profiles.ts";
 export { BACKEND_BUS, FRONTEND_BUS, XenbusBus } from "./xenbus/xenbus-bus.ts";
 export {
   type DevErr,

@@ -60,6 +60,13 @@ export class XenbusDevice {
   removed = false;
   /** Installed by the bus that bound the device; see `unregister`. */
   unregisterHook: (() => Promise<void>) | undefined = undefined;
+  /**
+   * States `switchState` keeps in the cache only, never writing them to XenStore: how the peer
+   * profiles (peer-profiles.ts) make a driver's own InitWait invisible to the other end — a
+   * backend that "skips InitWait" (hostile-peers B15) while its driver runs its usual logic.
+   * Undefined (the default) for every real driver.
+   */
+  hiddenStates: ReadonlySet<XenbusState> | undefined = undefined;
 
   constructor(
     readonly kernel: Kernel,
@@ -97,6 +104,11 @@ export class XenbusDevice {
    */
   async switchState(state: XenbusState, depth = 0): Promise<void> {
     if (state === this.state) return;
+    if (this.hiddenStates?.has(state) === true) {
+      this.trace("xenbus.state_skipped", { state: xenbusStateName(state), why: "hidden by peer profile" });
+      this.state = state;
+      return;
+    }
     const path = `${this.nodename}/state`;
     for (;;) {
       let tx: Tx;
