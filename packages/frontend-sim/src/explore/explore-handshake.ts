@@ -1,19 +1,30 @@
 // exploreHandshake: the explorer, pointed at a user's own driver pair. A `HandshakeDevice`
 // describes the device (frontend and backend driver factories, the toolstack spec, an optional
 // I/O step and data check); `exploreHandshake` runs plug → connect → I/O → unplug (optionally
-// backend restart, frontend reconnect, suspend/resume) under many generated schedules and a
-// chosen fault set, checks the framework's invariants, and throws a `HandshakeFailure` whose
-// message holds the shrunk case and its replay token. `replayHandshake` re-runs a token.
+// backend restart, frontend reconnect, suspend/resume) under many generated schedules, a chosen
+// fault set and chosen peer profiles (generic wrappers around the user's drivers, see
+// xenbus/peer-profiles.ts), checks the framework's invariants, and throws a `HandshakeFailure`
+// whose message holds the shrunk case and its replay token. `replayHandshake` re-runs a token.
 import { type Schedule, scheduleArbitrary } from "@xensim/evtchn";
 import fc from "fast-check";
 import type { Guest, Machine } from "../host/machine.ts";
 import type { DeviceSpec } from "../host/toolstack/device-spec.ts";
 import type { XenbusDriver } from "../xenbus/driver.ts";
+import {
+  BACKEND_PEER_PROFILES,
+  type BackendPeerProfile,
+  checkPeerProfiles,
+  FRONTEND_PEER_PROFILES,
+  type FrontendPeerProfile,
+  type PeerProfiles,
+  withPeerProfiles,
+} from "../xenbus/peer-profiles.ts";
+import { XenbusState } from "../xenbus/xenbus-state.ts";
 import type { DeviceKit, StoreReader } from "./devices.ts";
 import { type ExploreResult, explore, runCase } from "./explore.ts";
 import { FAULT_NAMES, FAULT_PROFILES, type FaultName } from "./faults.ts";
 import { type CaseSpec, decodeToken } from "./replay-token.ts";
-import { type CmdSpec, type CommandKind, cmdToString, GUEST_DOMID } from "./workload.ts";
+import { type CmdSpec, COMMAND_KINDS, type CommandKind, cmdToString, GUEST_DOMID } from "./workload.ts";
 
 export type { FaultName } from "./faults.ts";
 export type { CaseSpec } from "./replay-token.ts";
@@ -76,7 +87,11 @@ export interface HandshakeDevice<
    * Default: the keys `ring-ref`, `ring-refN`, `*-ring-ref` in `feDir` and its `queue-N` dirs.
    */
   ringRefs?(store: StoreReader, feDir: string): number[];
-  /** The backend goes away (Closing) and comes back (the `brestart` command), if supported. */
+  /**
+   * The backend goes away and comes back (the `brestart` command). Without it, `brestart`
+   * (option `backendRestart`) does what xen-blkback's restart does: the backend device switches
+   * to Closing; the pair must then close cleanly or reconnect.
+   */
   restartBackend?(ctx: HandshakeContext<F, B, S>): Promise<void>;
   /** A frontend-initiated reconnect (the `reconnect` command), if supported. */
   reconnectFrontend?(ctx: HandshakeContext<F, B, S>): Promise<void>;
@@ -105,8 +120,27 @@ export interface ExploreHandshakeOptions {
    * suspend/resume onto re-created backends (exercises the drivers' suspend/resume hooks).
    */
   readonly commands?: readonly CommandKind[];
-  /** Also draw `suspend` (shorthand for adding it to `commands`). Default false. */
+  /**
+   * Also draw `suspend` (shorthand for adding it to `commands`): the guest suspends, the
+   * toolstack re-creates the backends (as after a migration) and the guest resumes — the
+   * drivers' `suspend`/`resume` hooks run. Default false.
+   */
   readonly suspend?: boolean;
+  /**
+   * Also draw `brestart` (shorthand for adding it to `commands`): the device's `restartBackend`
+   * hook, or by default the backend device switching to Closing as xen-blkback's restart does.
+   * Default false (but `brestart` is drawn by default when the device has `restartBackend`).
+   */
+  readonly backendRestart?: boolean;
+  /**
+   * Peer profiles wrapped around the device's drivers (hostile-peers B15/D15), for every run:
+   * `frontend`: `linux` (default, the driver as written), `windows` (a Closing → Closed →
+   * Initialising cycle before the first connection), `closed` (straight to Closed, the frontend
+   * driver never probes — this tests the backend); `backend`: `linux`, `skip-initwait` (InitWait
+   * is never written: the frontend sees 1 → 4), `already-connected` (also, the frontend driver's
+   * first backend event is Connected). Recorded in the replay token.
+   */
+  readonly profiles?: PeerProfiles;
   /** Most lifecycle commands per run. Default 5. */
   readonly maxCommands?: number;
   /** Longest generated schedule (scheduler decisions; FIFO afterwards). Default 400. */
@@ -174,10 +208,26 @@ function defaultRingRefs(store: StoreReader, fe: string): number[] {
   return refs;
 }
 
-/** The engine's view of a user device: one DeviceKit with fresh drivers. */
-function kitOf<F extends XenbusDriver, B extends XenbusDriver, S>(d: HandshakeDevice<F, B, S>): DeviceKit {
+/**
+ * The default `brestart` (blkback's `restart`): the backend device switches to Closing, as a
+ * backend that goes away does; the frontend follows (Closed, or a reconnect) and so must the
+ * backend driver. Nothing happens when the backend is not bound or already closing.
+ */
+async function closeBackend(m: Machine, spec: DeviceSpec): Promise<void> {
+  const dev = m.backendBus.device(`backend/${spec.kind}/${spec.domid}/${spec.devid}`);
+  if (dev === undefined || dev.removed) return;
+  if (dev.state === XenbusState.Closing || dev.state === XenbusState.Closed) return;
+  await dev.switchState(XenbusState.Closing);
+}
+
+/** The engine's view of a user device: one DeviceKit with fresh drivers (in their profiles). */
+function kitOf<F extends XenbusDriver, B extends XenbusDriver, S>(
+  d: HandshakeDevice<F, B, S>,
+  profiles: PeerProfiles,
+): DeviceKit {
   const frontend = d.frontend();
   const backend = d.backend();
+  const loaded = withPeerProfiles({ frontend, backend }, profiles);
   const state = (d.state?.() ?? undefined) as S;
   let machine: Machine | undefined;
   const ctx = (guest?: Guest): HandshakeContext<F, B, S> => {
@@ -194,8 +244,8 @@ function kitOf<F extends XenbusDriver, B extends XenbusDriver, S>(d: HandshakeDe
   const booted = (): boolean => machine?.guests.has(GUEST_DOMID) === true;
   const kit: DeviceKit = {
     name: d.name,
-    frontend,
-    backend,
+    frontend: loaded.frontend,
+    backend: loaded.backend,
     attach(m) {
       machine = m;
     },
@@ -223,7 +273,8 @@ function kitOf<F extends XenbusDriver, B extends XenbusDriver, S>(d: HandshakeDe
     },
   };
   const restart = d.restartBackend;
-  if (restart !== undefined) kit.restartBackend = () => restart.call(d, ctx());
+  kit.restartBackend =
+    restart !== undefined ? () => restart.call(d, ctx()) : () => closeBackend(machine!, d.spec(GUEST_DOMID));
   const reconnect = d.reconnectFrontend;
   if (reconnect !== undefined) kit.reconnectFrontend = () => reconnect.call(d, ctx());
   return kit;
@@ -232,12 +283,115 @@ function kitOf<F extends XenbusDriver, B extends XenbusDriver, S>(d: HandshakeDe
 function faultList(f: ExploreHandshakeOptions["faults"]): readonly FaultName[] {
   if (f === undefined) return [];
   if (typeof f === "string") {
-    const p = FAULT_PROFILES[f];
-    if (p === undefined) throw new Error(`unknown fault profile ${JSON.stringify(f)}`);
+    const p = Object.hasOwn(FAULT_PROFILES, f) ? FAULT_PROFILES[f] : undefined;
+    if (p === undefined)
+      throw new RangeError(
+        `exploreHandshake: unknown fault profile ${JSON.stringify(f)} (one of ${Object.keys(FAULT_PROFILES).join(", ")})`,
+      );
     return p;
   }
-  for (const x of f) if (!FAULT_NAMES.includes(x)) throw new Error(`unknown fault ${JSON.stringify(x)}`);
+  if (!Array.isArray(f))
+    throw new TypeError("exploreHandshake: faults must be a list of fault names or a profile name");
+  for (const x of f)
+    if (!FAULT_NAMES.includes(x))
+      throw new RangeError(
+        `exploreHandshake: unknown fault ${JSON.stringify(x)} (one of ${FAULT_NAMES.join(", ")})`,
+      );
   return f;
+}
+
+/** Every command kind a user may list (`suspend` is opt-in, not one of the defaults). */
+const ALL_KINDS: readonly CommandKind[] = [...new Set<CommandKind>([...COMMAND_KINDS, "suspend"])];
+
+function intOption(
+  o: ExploreHandshakeOptions,
+  key: "runs" | "seed" | "maxCommands" | "maxScheduleLength",
+  min: number,
+): void {
+  const v = o[key];
+  if (v !== undefined && !(Number.isSafeInteger(v) && v >= min))
+    throw new RangeError(
+      `exploreHandshake: options.${key} must be an integer${min > Number.MIN_SAFE_INTEGER ? ` ≥ ${min}` : ""} (got ${String(v)})`,
+    );
+}
+
+/**
+ * Checks a device and options before any run, so a mistake reads as what it is rather than as
+ * a failing run: names, numbers, command kinds the device cannot do, profiles, and that the
+ * device's drivers and spec agree on its type.
+ */
+function checkOptions(d: AnyDevice, o: ExploreHandshakeOptions): void {
+  if (typeof d.name !== "string" || !/^[A-Za-z0-9_-]+$/.test(d.name))
+    throw new TypeError(
+      `exploreHandshake: device.name must be a XenStore device type (letters, digits, - and _), got ${JSON.stringify(d.name)}`,
+    );
+  intOption(o, "runs", 1);
+  intOption(o, "seed", Number.MIN_SAFE_INTEGER);
+  intOption(o, "maxCommands", 0);
+  intOption(o, "maxScheduleLength", 0);
+  if (o.mode !== undefined && o.mode !== "safety" && o.mode !== "liveness")
+    throw new RangeError(
+      `exploreHandshake: options.mode must be "safety" or "liveness" (got ${JSON.stringify(o.mode)})`,
+    );
+  for (const k of o.commands ?? []) {
+    if (!ALL_KINDS.includes(k))
+      throw new RangeError(
+        `exploreHandshake: unknown command ${JSON.stringify(k)} (one of ${ALL_KINDS.join(", ")})`,
+      );
+    if (k === "io" && d.io === undefined)
+      throw new RangeError(`exploreHandshake: commands include "io" but device ${d.name} has no io hook`);
+    if (k === "reconnect" && d.reconnectFrontend === undefined)
+      throw new RangeError(
+        `exploreHandshake: commands include "reconnect" but device ${d.name} has no reconnectFrontend hook`,
+      );
+  }
+  checkPeerProfiles(o.profiles ?? {});
+  const spec = d.spec(GUEST_DOMID);
+  if (spec.kind !== d.name)
+    throw new TypeError(
+      `exploreHandshake: device ${d.name}: spec(${GUEST_DOMID}).kind is ${JSON.stringify(spec.kind)}, not the device name`,
+    );
+  for (const [side, drv] of [
+    ["frontend", d.frontend()],
+    ["backend", d.backend()],
+  ] as const)
+    if (drv.type !== d.name)
+      throw new TypeError(
+        `exploreHandshake: device ${d.name}: its ${side} driver's type is ${JSON.stringify(drv.type)}, not the device name`,
+      );
+}
+
+/** The token's workload: the device name, then the profiles that are not `linux`. */
+function workloadOf(name: string, p: PeerProfiles): string {
+  let w = name;
+  if (p.frontend !== undefined && p.frontend !== "linux") w += `;frontend=${p.frontend}`;
+  if (p.backend !== undefined && p.backend !== "linux") w += `;backend=${p.backend}`;
+  return w;
+}
+
+/** workloadOf's inverse (throws on a workload no exploreHandshake run wrote). */
+function parseWorkload(w: string): { name: string; profiles: PeerProfiles } {
+  const [name = "", ...rest] = w.split(";");
+  let frontend: FrontendPeerProfile | undefined;
+  let backend: BackendPeerProfile | undefined;
+  for (const part of rest) {
+    const [k, v] = part.split("=");
+    if (k === "frontend" && FRONTEND_PEER_PROFILES.includes(v as FrontendPeerProfile))
+      frontend = v as FrontendPeerProfile;
+    else if (k === "backend" && BACKEND_PEER_PROFILES.includes(v as BackendPeerProfile))
+      backend = v as BackendPeerProfile;
+    else
+      throw new Error(
+        `the token's workload ${JSON.stringify(w)} names an unknown profile ${JSON.stringify(part)}`,
+      );
+  }
+  return {
+    name,
+    profiles: {
+      ...(frontend === undefined ? {} : { frontend }),
+      ...(backend === undefined ? {} : { backend }),
+    },
+  };
 }
 
 function commandKinds(d: AnyDevice, o: ExploreHandshakeOptions): CommandKind[] {
@@ -247,11 +401,12 @@ function commandKinds(d: AnyDevice, o: ExploreHandshakeOptions): CommandKind[] {
         "plug",
         "unplug",
         ...(d.io !== undefined ? (["io"] as const) : []),
-        ...(d.restartBackend !== undefined ? (["brestart"] as const) : []),
+        ...(d.restartBackend !== undefined || o.backendRestart === true ? (["brestart"] as const) : []),
         ...(d.reconnectFrontend !== undefined ? (["reconnect"] as const) : []),
         "destroy",
       ];
   if (o.suspend === true && !kinds.includes("suspend")) kinds.push("suspend");
+  if (o.backendRestart === true && !kinds.includes("brestart")) kinds.push("brestart");
   return kinds;
 }
 
@@ -260,8 +415,13 @@ type AnyDevice = HandshakeDevice<any, any, any>;
 
 /** The failure report: what broke, the shrunk case, and how to replay it. */
 export function formatHandshakeFailure(device: string, c: CaseSpec, failures: string, token: string): string {
+  const p = c.workload.includes(";") ? parseWorkload(c.workload).profiles : {};
+  const prof = [
+    ...(p.frontend === undefined ? [] : [`frontend ${p.frontend}`]),
+    ...(p.backend === undefined ? [] : [`backend ${p.backend}`]),
+  ];
   const lines = [
-    `${device}: handshake exploration failed (${c.mode} mode, faults: ${c.faults.length === 0 ? "none" : c.faults.join(",")})`,
+    `${device}: handshake exploration failed (${c.mode} mode, faults: ${c.faults.length === 0 ? "none" : c.faults.join(",")}${prof.length === 0 ? "" : `, profiles: ${prof.join(", ")}`})`,
     ...failures.split("\n").map((l) => `  ${l}`),
     `shrunk case: plug ${device} at boot, then ${c.commands.length === 0 ? "no commands" : c.commands.map(cmdToString).join("; ")}`,
     `schedule: ${c.schedule.length} decision(s) [${c.schedule.slice(0, 40).join(",")}${c.schedule.length > 40 ? ",…" : ""}]`,
@@ -296,9 +456,11 @@ export async function exploreHandshake(
   device: AnyDevice,
   options: ExploreHandshakeOptions = {},
 ): Promise<HandshakeSummary> {
+  checkOptions(device, options);
+  const profiles = options.profiles ?? {};
   const r: ExploreResult = await explore({
     mode: options.mode ?? "liveness",
-    workload: device.name,
+    workload: workloadOf(device.name, profiles),
     faults: faultList(options.faults),
     seed: options.seed ?? 1,
     runs: options.runs ?? 30,
@@ -306,7 +468,7 @@ export async function exploreHandshake(
     maxCommands: options.maxCommands ?? 5,
     maxScheduleLength: options.maxScheduleLength ?? 400,
     shrink: options.shrink ?? true,
-    kits: () => [kitOf(device)],
+    kits: () => [kitOf(device, profiles)],
   });
   if (r.failure !== undefined) {
     const f = r.failure;
@@ -328,8 +490,8 @@ export async function exploreHandshake(
 
 /**
  * Re-runs one run of `exploreHandshake` from its replay token, byte for byte (same schedule,
- * commands, faults and fault seed), with fresh drivers from `device`. The token names the
- * device: replaying it with another device throws.
+ * commands, faults and fault seed, peer profiles), with fresh drivers from `device`. The token
+ * names the device: replaying it with another device throws.
  */
 export async function replayHandshake(
   device: AnyDevice,
@@ -337,11 +499,15 @@ export async function replayHandshake(
   options: { recordTrace?: boolean } = {},
 ): Promise<ReplayResult> {
   const c = decodeToken(token);
-  if (c.workload !== device.name)
+  const { name, profiles } = parseWorkload(c.workload);
+  if (name !== device.name)
     throw new Error(
-      `the token is a run of device ${JSON.stringify(c.workload)}, not ${JSON.stringify(device.name)}`,
+      `the token is a run of device ${JSON.stringify(name)}, not ${JSON.stringify(device.name)}`,
     );
-  const out = await runCase(c, { recordTrace: options.recordTrace ?? true, kits: () => [kitOf(device)] });
+  const out = await runCase(c, {
+    recordTrace: options.recordTrace ?? true,
+    kits: () => [kitOf(device, profiles)],
+  });
   return { ok: out.failures.length === 0, failures: out.failures, case: out.case, machine: out.sut.m };
 }
 
