@@ -79,8 +79,8 @@ export class SocketTransport {
         if (!this.ended) this.socket.uncork();
       }
     }
-    this.flush();
-    this.checkInput();
+    if (this.conn.outputBytes > 0) this.flush();
+    else this.checkInput();
   }
 
   /** input()'s loop; corks the socket when `bytes` holds more than one whole frame. */
@@ -104,9 +104,12 @@ export class SocketTransport {
             this.socket.cork();
             this.corked = true;
           }
-          this.conn.deliver(off === 0 && frameEnd === end ? bytes : bytes.subarray(off, frameEnd));
+          // processed in place: Node gives every read a fresh buffer, never reused
+          this.conn.deliverWhole(bytes, off, frameEnd);
           off = frameEnd;
-          this.flush();
+          // the reply normally left already (the connection notified us); this catches
+          // output that waited for a flush in progress
+          if (this.conn.outputBytes > 0) this.flush();
           continue;
         }
       }

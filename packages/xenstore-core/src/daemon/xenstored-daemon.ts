@@ -92,7 +92,10 @@ export class XenstoredDaemon {
     if (trace) await trace.ready();
     const existing = options.domains && options.domains !== "all" ? new Set([0, ...options.domains]) : null;
     let daemon: XenstoredDaemon | null = null;
-    const sink = (e: TraceEvent) => daemon?.onTraceEvent(e);
+    // Without a listener the server gets no sink at all: it then skips building the frame-in/
+    // frame-out events of every request (cx likewise only formats trace lines with -T).
+    const tracing = trace !== null || options.onTrace !== undefined;
+    const sink = tracing ? (e: TraceEvent) => daemon?.onTraceEvent(e) : undefined;
     const serverOptions: XenStoreServerOptions = {
       ...(options.profile ? { profile: options.profile } : {}),
       ...(options.quotas ? { quotas: options.quotas } : {}),
@@ -100,7 +103,7 @@ export class XenstoredDaemon {
         // cx domain_exists → xc_domain_getinfo(); refused SET_PERMS owners / INTRODUCE
         domainExists: (d) => d >= 0 && d < DOMID_FIRST_RESERVED && (existing === null || existing.has(d)),
       },
-      trace: sink,
+      ...(sink ? { trace: sink } : {}),
       controlCommands: {
         // CONTROL save FILE: the server snapshot, for --restore (cf. cx live-update's state file)
         save: (args) => {
@@ -204,6 +207,8 @@ export class XenstoredDaemon {
     const deliver = s.deliverEvent;
     s.deliverEvent = (path, token) => {
       const r = deliver(path, token);
+      if (r === "queue-full") this.droppedEvents++;
+      if (this.trace === null && this.options.onTrace === undefined) return r;
       const base = { connId: s.id, domid: s.domid, path, token };
       this.emitTrace(
         r === "queued"
@@ -223,7 +228,6 @@ export class XenstoredDaemon {
   }
 
   private emitTrace(e: TraceEvent): void {
-    if (e.kind === "watch-event-dropped" && e.reason === "queue-full") this.droppedEvents++;
     this.trace?.sink(e);
     this.options.onTrace?.(e);
   }

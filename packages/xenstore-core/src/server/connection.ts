@@ -5,7 +5,7 @@ import { XsFrameError } from "../wire/errors.ts";
 import { encodeFrame, type XsFrame } from "../wire/frame.ts";
 import { FrameParser } from "../wire/frame-parser.ts";
 import { encodeWatchEvent } from "../wire/payload.ts";
-import { XsType } from "../wire/xs-wire.ts";
+import { XS_HEADER_SIZE, XsType } from "../wire/xs-wire.ts";
 import type { Session } from "./session.ts";
 
 /** What the connection needs from its server (internal). */
@@ -107,6 +107,39 @@ export class XsConnection {
     }
   }
 
+  /**
+   * @internal deliver() of exactly one whole frame, `bytes[off, end)` (header and its `len`
+   * payload bytes, `len` ≤ XENSTORE_PAYLOAD_MAX), for a transport that found it whole at a
+   * frame boundary. When no earlier input waits and the outstanding quota allows, the frame is
+   * processed in place (cx handle_input() reading straight into the connection's buffer)
+   * instead of being copied through the parser; otherwise it takes deliver()'s path. The
+   * payload handed to the server is a view of `bytes`: the caller must not reuse that memory.
+   */
+  deliverWhole(bytes: Uint8Array, off: number, end: number): void {
+    if (
+      this._closed ||
+      this.pumping ||
+      this.parser.bufferedBytes > 0 ||
+      (this.outstandingLimit > 0 && this.pendingReplies >= this.outstandingLimit)
+    ) {
+      this.deliver(bytes.subarray(off, end));
+      return;
+    }
+    this.host.enter();
+    this.pumping = true;
+    try {
+      this.host.processFrame(this, {
+        type: readU32(bytes, off),
+        reqId: readU32(bytes, off + 4),
+        txId: readU32(bytes, off + 8),
+        payload: bytes.subarray(off + XS_HEADER_SIZE, end),
+      });
+    } finally {
+      this.pumping = false;
+      this.host.leave();
+    }
+  }
+
   /** @internal processes buffered frames as far as the outstanding quota allows. */
   pump(): void {
     if (this.pumping) return;
@@ -135,6 +168,12 @@ export class XsConnection {
    */
   takeOutput(maxBytes = Number.POSITIVE_INFINITY): Uint8Array {
     const n = Math.min(Math.max(0, Math.floor(Math.min(maxBytes, 2 ** 31))), this.outputBytes);
+    const first = this.out[this.outHead];
+    if (first !== undefined && this.outOffset === 0 && first.bytes.length === n) {
+      // the whole output is one untouched frame (a reply to a request-reply client): hand
+      // over its bytes, which nothing else references, instead of copying them
+      return this.takeWholeFrame(first);
+    }
     const res = new Uint8Array(n);
     let off = 0;
     while (off < n) {
@@ -166,6 +205,32 @@ export class XsConnection {
       }
     }
     return res;
+  }
+
+  /** takeOutput() of exactly the first queued frame, not started: the same bookkeeping. */
+  private takeWholeFrame(f: OutFrame): Uint8Array {
+    if (f.key !== null) this.unmergeable(f.key);
+    this.outTotal -= f.bytes.length;
+    this.out[this.outHead] = undefined as unknown as OutFrame;
+    this.outHead++;
+    if (f.reply) this.pendingReplies--;
+    else this.pendingEvents--;
+    if (this.outHead === this.out.length) {
+      this.out.length = 0;
+      this.outHead = 0;
+    } else if (this.outHead > 64 && this.outHead * 2 > this.out.length) {
+      this.out.splice(0, this.outHead);
+      this.outHead = 0;
+    }
+    if (!this._closed && this.parser.bufferedBytes > 0) {
+      this.host.enter();
+      try {
+        this.pump();
+      } finally {
+        this.host.leave();
+      }
+    }
+    return f.bytes;
   }
 
   /** Registers a listener called when output becomes available; returns an unsubscribe function. */
@@ -244,6 +309,15 @@ export class XsConnection {
 
   /** @internal */
   notifyOutput(): void {
+    if (this.listeners.size === 1) {
+      // the usual single transport: no copy of the set (and, as with a copy, a listener
+      // added by this call is not called now)
+      for (const l of this.listeners) {
+        l();
+        break;
+      }
+      return;
+    }
     for (const l of [...this.listeners]) l();
   }
 
@@ -285,4 +359,15 @@ export class XsConnection {
     if (c <= 0) this.mergeable.delete(key);
     else this.mergeable.set(key, c);
   }
+}
+
+/** A little-endian u32 (xsd_sockmsg fields) without a DataView per read. */
+function readU32(b: Uint8Array, at: number): number {
+  return (
+    ((b[at] as number) |
+      ((b[at + 1] as number) << 8) |
+      ((b[at + 2] as number) << 16) |
+      ((b[at + 3] as number) << 24)) >>>
+    0
+  );
 }
