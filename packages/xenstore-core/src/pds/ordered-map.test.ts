@@ -28,6 +28,10 @@ const ops = fc.integer({ min: 2, max: MAXKEY }).chain((kmax) => {
   return fc.array(op, { maxLength: Math.min(3000, kmax * 8) });
 });
 
+function names(m: OrderedMap<number>): string {
+  return [...omNames(m)].map((c) => String.fromCharCode(c)).join("");
+}
+
 function entries(m: OrderedMap<number>): [string, number][] {
   const out: [string, number][] = [];
   omForEach(m, (k, v) => out.push([k, v]));
@@ -78,5 +82,67 @@ describe("ordered map", () => {
       }),
       { numRuns: 60 },
     );
+  });
+
+  it("deferred trie updates of an indexed map: replayed before copies, compacted in place", () => {
+    const edit = newEdit();
+    let m = omEmpty<number>();
+    const ref = new Map<string, number>();
+    const set = (k: string, v: number) => {
+      m = omSet(m, edit, k, v);
+      ref.set(k, v);
+    };
+    const del = (k: string) => {
+      m = omDelete(m, edit, k);
+      ref.delete(k);
+    };
+    for (let i = 0; i < 2000; i++) set(`k${i}`, i);
+    for (let r = 0; r < 3; r++) for (let i = 0; i < 2000; i++) expect(omGet(m, `k${i}`)).toBe(i);
+    expect(m.index).not.toBeNull();
+    const large = m;
+    // in place from here: updates are logged, the trie is not touched
+    const trie = m.hamt;
+    for (let i = 0; i < 2000; i += 3) del(`k${i}`);
+    for (let i = 0; i < 2000; i += 6) set(`k${i}`, -i); // re-added: last in order
+    for (let i = 1; i < 2000; i += 6) set(`k${i}`, i + 1); // updated: keeps its place
+    set("new", 7);
+    expect(m).toBe(large);
+    expect(m.hamt).toBe(trie);
+    expect(m.log).not.toBeNull();
+    expect(omKeys(m)).toEqual([...ref.keys()]);
+    expect(entries(m)).toEqual([...ref]); // omForEach replays the log
+    expect(m.log).toBeNull();
+    // a copy for another token replays first; the original version stays as it was
+    for (let i = 2; i < 2000; i += 6) del(`k${i}`);
+    const before = [...ref];
+    const e2 = newEdit();
+    const copy = omSet(m, e2, "other", 1);
+    expect(copy).not.toBe(m);
+    expect(entries(m)).toEqual(before);
+    expect(entries(copy)).toEqual([...before, ["other", 1]]);
+    // (`edit` is retired now, as XsStore.freeze() does once a version is shared)
+    // removing nearly everything in place: the replay compacts this same map object (to small)
+    const e3 = newEdit();
+    const edit3 = (k: string) => {
+      m = omDelete(m, e3, k);
+      ref.delete(k);
+    };
+    m = omSet(m, e3, "k1", 1);
+    ref.set("k1", 1);
+    const third = m;
+    for (let r = 0; r < 3; r++) for (const k of ref.keys()) omGet(m, k);
+    expect(m.index).not.toBeNull();
+    const keep = [...ref.keys()].slice(0, 5);
+    for (const k of [...ref.keys()]) if (!keep.includes(k)) edit3(k);
+    expect(m).toBe(third);
+    expect(m.size).toBe(5);
+    m = omSet(m, newEdit(), "last", 9); // a copy: replays and compacts `third` first
+    ref.set("last", 9);
+    expect(third.hamt).toBeNull();
+    expect(entries(third)).toEqual(keep.map((k) => [k, ref.get(k)]));
+    expect(entries(m)).toEqual([...ref]);
+    expect(names(m)).toBe([...ref.keys()].map((k) => `${k}\0`).join(""));
+    expect(entries(copy)).toEqual([...before, ["other", 1]]);
+    expect(entries(large)).toEqual(before);
   });
 });

@@ -8,6 +8,17 @@
 // the live store's writes outside transactions allocate nothing but what they add; a map owned
 // by another token (shared with a transaction or snapshot) is copied first. All updates are
 // O(log32 n) (amortised for compaction).
+//
+// Deferred trie updates: once a large map has its hash index (see `index`), in-place updates of
+// that map object (its own edit token: nobody else can see it) go to the index and to a log of
+// (key, value | removed) pairs only; the trie and order vector catch up by replaying the log
+// (`flush`) before they are read: before the map is copied for another edit token (a
+// transaction or a later version of the live store), and when the log outgrows the map. The
+// log holds the same updates the trie would have taken one by one, in the same order, so the
+// result is the same trie; the live store's writes to a big directory outside transactions
+// then cost a hash-map update (as a C store's in-place hash table) instead of a trie path.
+// Safe because trie nodes owned by the map's token are reachable from this map object only
+// (copies are made after a flush and own nothing of it), and the index is complete and ordered.
 import type { Edit } from "./edit.ts";
 import {
   foundPosition,
@@ -45,7 +56,15 @@ export interface OrderedMap<V> {
   index: Map<string, V> | null;
   /** lookups without an index since this map object was made */
   hits: number;
+  /**
+   * large mode with an index: in-place updates not yet applied to `hamt`/`order`, as pairs
+   * key, value (REMOVED for a deletion), oldest first; null when none (see `flush`)
+   */
+  log: unknown[] | null;
 }
+
+/** Log value of a deletion. */
+const REMOVED: unique symbol = Symbol("removed");
 
 const NO_KEYS: string[] = [];
 const EMPTY: OrderedMap<never> = {
@@ -58,6 +77,7 @@ const EMPTY: OrderedMap<never> = {
   names: null,
   index: null,
   hits: 0,
+  log: null,
 };
 
 export function omEmpty<V>(): OrderedMap<V> {
@@ -113,6 +133,7 @@ export function omHas<V>(m: OrderedMap<V>, key: string): boolean {
 /** `m` itself when owned by `edit`, else a shallow copy owned by `edit`. */
 function writable<V>(m: OrderedMap<V>, edit: Edit): OrderedMap<V> {
   if (m.edit === edit) return m;
+  if (m.log !== null) flush(m);
   const small = m.hamt === null;
   return {
     edit,
@@ -124,11 +145,14 @@ function writable<V>(m: OrderedMap<V>, edit: Edit): OrderedMap<V> {
     names: m.names,
     index: null,
     hits: 0,
+    log: null,
   };
 }
 
 /** `m` with key → value; a new key goes last, an existing key keeps its position. */
 export function omSet<V>(m: OrderedMap<V>, edit: Edit, key: string, value: V): OrderedMap<V> {
+  // a copy starts from the trie: bring it up to date first (this may compact `m` to small)
+  if (m.log !== null && m.edit !== edit) flush(m);
   if (m.hamt === null) {
     const keys = m.keys;
     for (let i = 0; i < keys.length; i++) {
@@ -163,6 +187,7 @@ function toLarge<V>(m: OrderedMap<V>, edit: Edit): OrderedMap<V> {
     names: null,
     index: null,
     hits: 0,
+    log: null,
   };
   for (let i = 0; i < m.keys.length; i++) largeSet(out, edit, m.keys[i]!, m.vals[i]!);
   return out;
@@ -170,6 +195,19 @@ function toLarge<V>(m: OrderedMap<V>, edit: Edit): OrderedMap<V> {
 
 /** Large-mode set in one descent of the trie (an existing key keeps its position). */
 function largeSet<V>(m: OrderedMap<V>, edit: Edit, key: string, value: V): OrderedMap<V> {
+  const index = m.index;
+  if (index !== null && m.edit === edit) {
+    // in place, deferred (see the top of the file)
+    const old = index.get(key);
+    if (old === value) return m;
+    index.set(key, value);
+    if (old === undefined) {
+      m.size++;
+      m.names = null;
+    }
+    logUpdate(m, key, value);
+    return m;
+  }
   const w = writable(m, edit);
   const hamt = hamtSet(m.hamt, edit, hashString(key), key, m.order.count, value);
   if (!setAdded) {
@@ -193,6 +231,7 @@ function largeSet<V>(m: OrderedMap<V>, edit: Edit, key: string, value: V): Order
 /** `m` without key (unchanged when absent). */
 export function omDelete<V>(m: OrderedMap<V>, edit: Edit, key: string): OrderedMap<V> {
   if (m.size === 1 && omGet(m, key) !== undefined) return EMPTY;
+  if (m.log !== null && m.edit !== edit) flush(m);
   if (m.hamt === null) {
     const i = m.keys.indexOf(key);
     if (i < 0) return m;
@@ -203,8 +242,17 @@ export function omDelete<V>(m: OrderedMap<V>, edit: Edit, key: string): OrderedM
     w.names = null;
     return w;
   }
+  const index = m.index;
+  if (index !== null && m.edit === edit) {
+    // in place, deferred (see the top of the file)
+    if (!index.delete(key)) return m;
+    m.size--;
+    m.names = null;
+    logUpdate(m, key, REMOVED);
+    return m;
+  }
   const hash = hashString(key);
-  if (hamtFind(m.hamt, hash, key) === undefined) return m;
+  if (hamtFind(m.hamt!, hash, key) === undefined) return m;
   const w = writable(m, edit);
   w.hamt = hamtRemove(m.hamt, edit, hash, key);
   w.index?.delete(key);
@@ -213,6 +261,51 @@ export function omDelete<V>(m: OrderedMap<V>, edit: Edit, key: string): OrderedM
   w.names = null;
   const holes = w.order.count - w.size;
   return holes > 32 && holes > w.size ? compact(w, edit) : w;
+}
+
+/** Appends a deferred update; replays the log once it outgrows the map (amortised O(1)). */
+function logUpdate<V>(m: OrderedMap<V>, key: string, value: unknown): void {
+  let log = m.log;
+  if (log === null) log = m.log = [];
+  log.push(key, value);
+  if (log.length > 4 * m.size + 256) flush(m);
+}
+
+/**
+ * Applies the deferred updates to the trie and order vector, in place with the map's own token
+ * (the trie nodes it owns are this map object's alone), then compacts the order vector if
+ * removals left too many holes.
+ */
+function flush<V>(m: OrderedMap<V>): void {
+  const log = m.log!;
+  const edit = m.edit!;
+  m.log = null;
+  let hamt = m.hamt;
+  let order = m.order;
+  for (let i = 0; i < log.length; i += 2) {
+    const key = log[i] as string;
+    const value = log[i + 1];
+    const hash = hashString(key);
+    if (value === REMOVED) {
+      hamt = hamtRemove(hamt, edit, hash, key);
+      if (foundPosition >= 0) order = vecSet(order, edit, foundPosition, null);
+    } else {
+      hamt = hamtSet(hamt, edit, hash, key, order.count, value);
+      if (setAdded) order = vecPush(order, edit, key);
+    }
+  }
+  m.hamt = hamt;
+  m.order = order;
+  const holes = order.count - m.size;
+  if (holes > 32 && holes > m.size) {
+    // the same compaction as omDelete's, into this map object (nodes point at it)
+    const c = compact({ ...m, index: null, log: null }, edit);
+    m.keys = c.keys;
+    m.vals = c.vals;
+    m.hamt = c.hamt;
+    m.order = c.order;
+    if (c.hamt === null) m.index = null;
+  }
 }
 
 function compact<V>(m: OrderedMap<V>, edit: Edit): OrderedMap<V> {
@@ -226,6 +319,7 @@ function compact<V>(m: OrderedMap<V>, edit: Edit): OrderedMap<V> {
 /** Visits entries in insertion order. */
 export function omForEach<V>(m: OrderedMap<V>, f: (key: string, value: V) => void): void {
   if (m.size === 0) return;
+  if (m.log !== null) flush(m);
   if (m.hamt === null) {
     const keys = m.keys.slice();
     const vals = m.vals.slice();
@@ -240,6 +334,11 @@ export function omForEach<V>(m: OrderedMap<V>, f: (key: string, value: V) => voi
 
 /** Visits the keys in insertion order. */
 function omEachKey<V>(m: OrderedMap<V>, f: (key: string) => void): void {
+  if (m.log !== null) {
+    // the index holds the keys in the same order (no need to bring the trie up to date)
+    for (const k of m.index!.keys()) f(k);
+    return;
+  }
   if (m.hamt === null) {
     for (const k of m.keys) f(k);
     return;
@@ -251,6 +350,7 @@ function omEachKey<V>(m: OrderedMap<V>, f: (key: string) => void): void {
 
 /** Keys in insertion order. */
 export function omKeys<V>(m: OrderedMap<V>): string[] {
+  if (m.log !== null) return [...m.index!.keys()];
   if (m.hamt === null) return m.keys.slice();
   const out: string[] = new Array(m.size);
   let n = 0;
