@@ -33,7 +33,9 @@ describe("xenstored live update", () => {
         const g = await m.createGuest(1, [new NetfrontDriver()]);
         const xb = g.kernel.xenbus;
         await xb.write(XBT_NIL, "data/probe", "0");
-        await xb.watch("data/probe", (path) => fired.push(path));
+        await xb.watch("data/probe", (path) => {
+          fired.push(path);
+        });
         const dom0 = m.platform.dom0Client("tester");
         const tx = await dom0.transactionStart();
         await dom0.write(tx, "/local/domain/1/data/probe", "in-tx");

@@ -44,6 +44,9 @@ export interface DeviceKit {
   frontBroken(guest: Guest): string | undefined;
   /** The real netback (hostile peers act on its queues), when this type has one. */
   readonly netback?: NetbackDriver;
+  /** The real blkfront and blkback (hostile vbd peers act on their rings), when this type has them. */
+  readonly blkfront?: Blkfront;
+  readonly blkback?: Blkback;
   /** The backend goes away (Closing) and comes back, if the type supports it. */
   restartBackend?(domid: number): Promise<void>;
   /** Frontend-initiated reconnect (Closing → Closed → Initialising → …), if supported. */
@@ -174,6 +177,8 @@ export function vbdKit(): DeviceKit {
     name: "vbd",
     frontend: blkfront,
     backend: blkback,
+    blkfront,
+    blkback,
     async restartBackend(domid) {
       for (const d of blkback.all.values()) if (d.dev.otherendId === domid) await d.restart();
     },

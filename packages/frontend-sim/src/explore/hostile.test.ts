@@ -4,27 +4,29 @@ import { scheduleArbitrary } from "@xensim/evtchn";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { runCase } from "./explore.ts";
-import { HOSTILE_NAMES, type HostileKind } from "./hostile.ts";
+import { HOSTILE_NAMES, type HostileKind, hostileInfo } from "./hostile.ts";
 
+/** One device plugged, some I/O, the hostile action, then the device unplugged. */
 async function hostileRun(kind: HostileKind, schedule: readonly number[]) {
+  const dev = hostileInfo(kind)!.dev;
   return runCase(
     {
       mode: "safety",
-      workload: "vif",
+      workload: dev,
       faults: [],
       faultSeed: 0,
       schedule,
       commands: [
-        { c: "io", dev: "vif", n: 2, k: -1 },
+        { c: "io", dev, n: 2, k: -1 },
         { c: "hostile", kind },
-        { c: "unplug", dev: "vif", force: false, k: -1 },
+        { c: "unplug", dev, force: false, k: -1 },
       ],
     },
     { recordTrace: true },
   );
 }
 
-describe("hostile peers against our netfront and netback", () => {
+describe("hostile peers against our netfront, netback, blkfront and blkback", () => {
   for (const kind of HOSTILE_NAMES) {
     it(`${kind}: the honest end reaches the right verdict`, async () => {
       const out = await hostileRun(kind, []);

@@ -2,13 +2,16 @@
 // what a malicious or buggy peer would; the honest end must end with the device disabled and an
 // error node naming the violation — never a crash, a hang, or a read outside a page.
 import { NETTXF_more_data } from "@xensim/ring";
+import type { Blkfront, BlkfrontDevice } from "../guest/blkfront/blkfront.ts";
 import { ethernetFrame, netfrontOf, parseMac } from "../guest/netfront/index.ts";
 import { TX_PENDING } from "../guest/netfront/netfront-queue.ts";
+import type { Blkback } from "../host/blkback/blkback.ts";
 import type { Guest, Machine } from "../host/machine.ts";
-import type { NetbackDriver } from "../host/netback/netback.ts";
-import { macOf } from "./devices.ts";
+import { type DeviceKit, macOf } from "./devices.ts";
+import { type BlkHostileKind, playBlkHostile } from "./hostile-blk.ts";
 
 export type HostileKind =
+  | BlkHostileKind
   | "be-tx-id-range"
   | "be-tx-id-inactive"
   | "be-rsp-prod-jump"
@@ -22,6 +25,8 @@ export type HostileKind =
 
 export interface HostileInfo {
   readonly name: HostileKind;
+  /** The device type whose peer misbehaves. */
+  readonly dev: "vif" | "vbd";
   /** Which end misbehaves: the backend (against our netfront) or the frontend (against netback). */
   readonly peer: "backend" | "frontend";
   readonly description: string;
@@ -32,62 +37,115 @@ export interface HostileInfo {
 export const HOSTILE: readonly HostileInfo[] = [
   {
     name: "be-tx-id-range",
+    dev: "vif",
     peer: "backend",
     description: "TX response with id ≥ 256 (B3)",
     expect: /incorrect id/,
   },
   {
     name: "be-tx-id-inactive",
+    dev: "vif",
     peer: "backend",
     description: "TX response for an id that is not in flight (B3)",
     expect: /inactive request/,
   },
   {
     name: "be-rsp-prod-jump",
+    dev: "vif",
     peer: "backend",
     description: "RX rsp_prod jumps 300 past rsp_cons (B1)",
     expect: /Illegal number of responses/,
   },
   {
     name: "be-rsp-prod-back",
+    dev: "vif",
     peer: "backend",
     description: "TX rsp_prod moves backwards (B2)",
     expect: /backwards|Illegal number of responses/,
   },
   {
     name: "be-grant-kept",
+    dev: "vif",
     peer: "backend",
     description: "the backend keeps a TX grant mapped after responding (B6)",
     expect: /Grant still in use/,
   },
   {
     name: "be-event-storm",
+    dev: "vif",
     peer: "backend",
     description: "200 kicks without responses (B8): no livelock, device keeps working",
     expect: "survive",
   },
   {
     name: "fe-tx-cross-page",
+    dev: "vif",
     peer: "frontend",
     description: "TX request crossing its page (offset 4000 + 200) (C7)",
     expect: /Cross page boundary/,
   },
   {
     name: "fe-too-many-slots",
+    dev: "vif",
     peer: "frontend",
     description: "a more_data chain of 24 slots (C7)",
     expect: /Malicious frontend/,
   },
   {
     name: "fe-req-prod-overflow",
+    dev: "vif",
     peer: "frontend",
     description: "req_prod jumps 300 past the backend's consumer (C1)",
     expect: /Impossible number of requests/,
   },
   {
     name: "fe-bad-gref",
+    dev: "vif",
     peer: "frontend",
     description: "TX request naming a grant ref that does not exist (C6): error response, vif stays up",
+    expect: "survive",
+  },
+  {
+    name: "be-blk-id-range",
+    dev: "vbd",
+    peer: "backend",
+    description: "blkif response with id 9999 (B3)",
+    expect: /incorrect id/,
+  },
+  {
+    name: "be-blk-wrong-op",
+    dev: "vbd",
+    peer: "backend",
+    description: "blkif response with another request's operation (B4)",
+    expect: /wrong operation/,
+  },
+  {
+    name: "be-blk-rsp-prod-jump",
+    dev: "vbd",
+    peer: "backend",
+    description: "blkif rsp_prod jumps 1000 ahead (B1)",
+    expect: /illegal number of responses/,
+  },
+  {
+    name: "be-blk-bad-status",
+    dev: "vbd",
+    peer: "backend",
+    description: "blkif response status 7, outside {-2,-1,0} (B22): an I/O error, the disk stays up",
+    expect: "survive",
+  },
+  {
+    name: "fe-blk-req-prod-overflow",
+    dev: "vbd",
+    peer: "frontend",
+    description: "blkif req_prod jumps 5000 past the backend's consumer (C1): the ring halts",
+    expect: /bogus ring requests/,
+  },
+  {
+    name: "fe-blk-bad-requests",
+    dev: "vbd",
+    peer: "frontend",
+    description:
+      "no segments, bad sectors, past the end, unknown op, bad gref (C3–C6): error responses, vbd stays up",
     expect: "survive",
   },
 ];
@@ -101,7 +159,8 @@ export function hostileInfo(name: string): HostileInfo | undefined {
 export interface HostileEnv {
   readonly m: Machine;
   readonly guest: Guest;
-  readonly netback: NetbackDriver;
+  /** The run's device kits: the hostile action needs the real drivers of its device type. */
+  readonly kits: ReadonlyMap<string, DeviceKit>;
   /** Runs the machine until idle (bounded). */
   advance(): Promise<void>;
 }
@@ -120,7 +179,10 @@ function read(m: Machine, path: string): string | undefined {
 /** Plays one hostile action against the vif of `env.guest` and judges the honest end. */
 export async function runHostile(kind: HostileKind, env: HostileEnv): Promise<HostileOutcome> {
   const info = hostileInfo(kind)!;
-  const { m, guest, netback } = env;
+  if (info.dev === "vbd") return runBlkHostile(info, env);
+  const { m, guest } = env;
+  const netback = env.kits.get("vif")?.netback;
+  if (netback === undefined) return { applied: false, failures: [] };
   const domid = guest.kernel.domid;
   const nf = netfrontOf(guest.bus, 0);
   const vif = netback.vif(domid);
@@ -266,6 +328,69 @@ export async function runHostile(kind: HostileKind, env: HostileEnv): Promise<Ho
       failures.push(`hostile ${kind}: netback disabled the vif for the wrong reason: ${vif.disabledReason}`);
     } else if (errNode === undefined) {
       failures.push(`hostile ${kind}: vif disabled without an error node`);
+    }
+  }
+  trace.emit("hostile", "hostile.verdict", { kind, ok: failures.length === 0 });
+  return { applied: true, failures };
+}
+
+/** The vbd half of `runHostile`: play the action (hostile-blk.ts), then judge the honest end. */
+async function runBlkHostile(info: HostileInfo, env: HostileEnv): Promise<HostileOutcome> {
+  const { m, guest } = env;
+  const kit = env.kits.get("vbd");
+  const blkfront: Blkfront | undefined = kit?.blkfront;
+  const blkback: Blkback | undefined = kit?.blkback;
+  const domid = guest.kernel.domid;
+  const disk = blkfront?.find("xvda");
+  const be = disk === undefined ? undefined : blkback?.device(domid, disk.handle);
+  if (
+    disk === undefined ||
+    disk.conn !== "connected" ||
+    disk.frozen ||
+    be === undefined ||
+    be.rings.length === 0
+  )
+    return { applied: false, failures: [] };
+  const kind = info.name as BlkHostileKind;
+  const trace = m.sched.trace;
+  trace.emit("hostile", "hostile.begin", { kind, peer: info.peer });
+  const pending: Promise<unknown>[] = [];
+  const applied = await playBlkHostile(
+    kind,
+    { disk, be, guestEvents: guest.kernel.events, dom0Events: m.dom0.events, advance: env.advance },
+    pending,
+  );
+  if (!applied) {
+    trace.emit("hostile", "hostile.skipped", { kind });
+    return { applied: false, failures: [] };
+  }
+  await env.advance();
+  const failures: string[] = [];
+  const who = `hostile ${kind}`;
+  const conn = disk.conn as BlkfrontDevice["conn"]; // the action changed it (TS narrowed it above)
+  if (info.peer === "backend") {
+    const errNode = read(m, `/local/domain/${domid}/error/device/vbd/${disk.handle}/error`);
+    if (info.expect === "survive") {
+      if (conn !== "connected") failures.push(`${who}: blkfront left the disk ${conn} (harmless peer)`);
+    } else if (conn !== "error") {
+      failures.push(`${who}: blkfront accepted it (disk ${conn})`);
+    } else if (errNode === undefined) {
+      failures.push(`${who}: blkfront disabled the disk without an error node`);
+    } else if (!info.expect.test(errNode)) {
+      failures.push(`${who}: blkfront disabled the disk for the wrong reason: ${errNode}`);
+    }
+  } else {
+    const errNode = read(m, `/local/domain/0/error/backend/vbd/${domid}/${disk.handle}/error`);
+    const halted = be.rings.some((r) => r.halted);
+    if (info.expect === "survive") {
+      if (halted || errNode !== undefined)
+        failures.push(`${who}: blkback halted the ring (${errNode ?? "no error node"}) for harmless abuse`);
+    } else if (!halted) {
+      failures.push(`${who}: blkback accepted it (ring not halted)`);
+    } else if (errNode === undefined) {
+      failures.push(`${who}: blkback halted the ring without an error node`);
+    } else if (!info.expect.test(errNode)) {
+      failures.push(`${who}: blkback halted the ring for the wrong reason: ${errNode}`);
     }
   }
   trace.emit("hostile", "hostile.verdict", { kind, ok: failures.length === 0 });

@@ -11,7 +11,7 @@ import { backendPath, type DeviceSpec, libxlPath } from "../host/toolstack/devic
 import { ToolstackError } from "../host/toolstack/toolstack.ts";
 import { DEVICE_KITS, type DeviceKit, workloadDevices } from "./devices.ts";
 import { FaultInjector, type FaultName, storeQuotasFor } from "./faults.ts";
-import { type HostileKind, runHostile } from "./hostile.ts";
+import { type HostileKind, hostileInfo, runHostile } from "./hostile.ts";
 import {
   type DevicePaths,
   devicePaths,
@@ -147,8 +147,12 @@ export function applies(m: Model, s: CmdSpec, kits: ReadonlyMap<string, DeviceKi
       return !m.suspended;
     case "xsrestart":
       return true;
-    case "hostile":
-      return !m.hostile && m.plugged.vif === true && kits.get("vif")?.netback !== undefined;
+    case "hostile": {
+      const dev = hostileInfo(s.kind)?.dev;
+      if (dev === undefined || m.hostile || m.plugged[dev] !== true) return false;
+      const kit = kits.get(dev);
+      return dev === "vif" ? kit?.netback !== undefined : kit?.blkback !== undefined;
+    }
     case "destroy":
       return true;
   }
@@ -407,14 +411,13 @@ export class Sut {
         );
         break;
       case "hostile": {
-        const vif = this.kits.get("vif")!;
         const r = await runHostile(s.kind, {
           m,
           guest: this.guest,
-          netback: vif.netback!,
+          kits: this.kits,
           advance: () => this.advance(-1),
         });
-        if (r.applied) this.tainted.add("vif");
+        if (r.applied) this.tainted.add(hostileInfo(s.kind)!.dev);
         for (const f of r.failures) this.fail(f);
         break;
       }
@@ -628,7 +631,9 @@ export function commandsArbitrary(o: CommandSetOptions): fc.Arbitrary<Iterable<f
     destroy: advanceArb.map((k) => new Cmd({ c: "destroy", k }, caps)),
   };
   const arbs = (o.kinds ?? DEFAULT_COMMANDS).map((k) => all[k]);
-  if (o.hostile.length > 0 && o.devices.includes("vif"))
-    arbs.push(fc.constantFrom(...o.hostile).map((kind) => new Cmd({ c: "hostile", kind }, caps)));
+  // Hostile actions of the device types in the workload only.
+  const hostile = o.hostile.filter((h) => o.devices.includes(hostileInfo(h)!.dev));
+  if (hostile.length > 0)
+    arbs.push(fc.constantFrom(...hostile).map((kind) => new Cmd({ c: "hostile", kind }, caps)));
   return fc.commands(arbs, { maxCommands: o.maxCommands });
 }

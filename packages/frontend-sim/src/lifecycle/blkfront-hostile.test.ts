@@ -1,9 +1,10 @@
 // blkfront against a hostile or broken backend (hostile-peers.md B-rows) and the handshake's
 // error paths. The real blkback connects; then its ring thread is stopped and the test answers
 // requests itself through the backend's side of the ring.
-import { BLKIF_OP_WRITE, BLKIF_RSP_OKAY, type SlotWriter } from "@xensim/ring";
+import { BLKIF_OP_WRITE, BLKIF_RSP_OKAY } from "@xensim/ring";
 import { describe, expect, it } from "vitest";
-import { BLKIF_ABI_X86_64 as ABI, BLKIF_OP_READ, getU64n } from "../guest/blkfront/blkif-abi.ts";
+import { BlkBackendHands, blkResponse } from "../explore/hostile-blk.ts";
+import { BLKIF_OP_READ } from "../guest/blkfront/blkif-abi.ts";
 import { vbdSpec } from "../host/toolstack/device-spec.ts";
 import { XenbusState } from "../xenbus/xenbus-state.ts";
 import { BlkMachine } from "./blk-harness.ts";
@@ -12,36 +13,11 @@ import { type Connected, connectedVbd, readNode } from "./blk-testkit.ts";
 const FE_ERROR = "/local/domain/1/error/device/vbd/51712/error";
 
 /** Stops blkback's ring thread and returns a way to play the backend by hand. */
-function hijack(c: Connected) {
-  const ring = c.be.rings[0]!;
-  ring.active = false;
-  const snap = ring.back.requestSnapshot();
-  return {
-    ring,
-    /** Takes the next request: its id and operation. */
-    take(): { id: number; op: number; gref: number } {
-      const n = ring.back.unconsumedRequests();
-      expect(n).toBeGreaterThan(0);
-      expect(ring.back.takeRequest(snap)).toBe(true);
-      return { id: getU64n(snap, ABI.id), op: snap.getU8(ABI.op), gref: snap.getU32(ABI.seg0) };
-    },
-    respond(fill: (w: SlotWriter) => void): void {
-      const w = ring.back.nextResponse()!;
-      fill(w);
-      ring.back.pushResponses();
-      c.bm.m.dom0.events.send(ring.port);
-    },
-  };
+function hijack(c: Connected): BlkBackendHands {
+  return new BlkBackendHands(c.be.rings[0]!, c.bm.m.dom0.events);
 }
 
-function response(id: number, op: number, status: number) {
-  return (w: SlotWriter) => {
-    w.setU32(ABI.rspId, id);
-    w.setU32(ABI.rspId + 4, 0);
-    w.setU8(ABI.rspOp, op);
-    w.setU16(ABI.rspStatus, status & 0xffff);
-  };
-}
+const response = blkResponse;
 
 async function brokenBy(
   c: Connected,
@@ -53,6 +29,7 @@ async function brokenBy(
     (e: Error) => e.message,
   );
   await c.bm.m.sched.run();
+  expect(h.pending()).toBeGreaterThan(0);
   answer(h, h.take());
   await c.bm.m.sched.run();
   return { result: await p, h };

@@ -1,8 +1,5 @@
-// blkback against a hostile or buggy frontend (hostile-peers.md C-rows): bad requests get
-// error responses and the ring keeps running; bogus ring indices halt the ring with an error
-// node; bad transport keys are fatal with Linux's messages.
-import type { SlotWriter } from "@xensim/ring";
 import { describe, expect, it } from "vitest";
+import { BlkFrontendHands, blkRw } from "../../explore/hostile-blk.ts";
 import {
   BLKIF_ABI_X86_64 as ABI,
   BLKIF_OP_INDIRECT,
@@ -11,7 +8,6 @@ import {
   BLKIF_RSP_EOPNOTSUPP,
   BLKIF_RSP_ERROR,
   BLKIF_RSP_OKAY,
-  setU64n,
 } from "../../guest/blkfront/blkif-abi.ts";
 import { XBT_NIL } from "../../guest/xenbus/xs-client.ts";
 import { BlkMachine } from "../../lifecycle/blk-harness.ts";
@@ -23,38 +19,8 @@ import { vbdSpec } from "../toolstack/device-spec.ts";
 const BE_ERROR = "/local/domain/0/error/backend/vbd/1/51712/error";
 
 /** Takes blkfront's ring over: the test writes requests and reads the responses itself. */
-function takeOver(c: Connected) {
-  const r = c.disk.rings[0]!;
-  const ev = c.guest.kernel.events;
-  ev.unbindHandler(r.port);
-  const snap = r.front.responseSnapshot();
-  let nextId = 1000;
-  return {
-    r,
-    /** Pushes one raw request (fields written by `fill`, id set here) and kicks the backend. */
-    send(fill: (w: SlotWriter) => void, id = nextId++): number {
-      const w = r.front.nextRequest()!;
-      fill(w);
-      setU64n(w, ABI.id, id);
-      r.front.pushRequests();
-      ev.send(r.port);
-      return id;
-    },
-    responses(): { id: number; idHi: number; op: number; status: number }[] {
-      const out = [];
-      const n = r.front.unconsumedResponses();
-      if (typeof n !== "number") throw new Error(n.kind);
-      while (r.front.takeResponse(snap)) {
-        out.push({
-          id: snap.getU32(ABI.rspId),
-          idHi: snap.getU32(ABI.rspId + 4),
-          op: snap.getU8(ABI.rspOp),
-          status: snap.getI16(ABI.rspStatus),
-        });
-      }
-      return out;
-    },
-  };
+function takeOver(c: Connected): BlkFrontendHands {
+  return new BlkFrontendHands(c.disk.rings[0]!, c.guest.kernel.events);
 }
 
 /** A granted page of the guest for a data segment. */
@@ -64,19 +30,7 @@ function grantPage(c: Connected): number {
   return k.grantTable.grantForeignAccess(0, gfn, false) as number;
 }
 
-function rw(op: number, sector: number, segs: [number, number, number][]) {
-  return (w: SlotWriter) => {
-    w.setU8(ABI.op, op);
-    w.setU8(ABI.nrSegments, segs.length);
-    w.setU16(ABI.handle, 51712);
-    setU64n(w, ABI.sector, sector);
-    segs.forEach(([gref, first, last], i) => {
-      w.setU32(ABI.seg0 + 8 * i, gref);
-      w.setU8(ABI.seg0 + 8 * i + 4, first);
-      w.setU8(ABI.seg0 + 8 * i + 5, last);
-    });
-  };
-}
+const rw = blkRw;
 
 describe("blkback vs a hostile frontend", () => {
   it("C3/C4/C5/C6: bad requests get error responses, good ones still work", async () => {
