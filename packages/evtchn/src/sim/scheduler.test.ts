@@ -110,6 +110,31 @@ describe("Scheduler", () => {
     expect(log).toEqual(["released@2", "continued@2", "other@3", "after@4"]);
   });
 
+  it("settles by the quiet-turn rule, however long a continuation stays quiet in the queue", async () => {
+    // A guest continuation that spins through plain awaits between its posts, against a backend
+    // that posts one task per step. Where each guest post lands among the backend's tasks pins
+    // the settling rule: continuations get turns until 16 pass with no post (64 at most) — and
+    // stopping early when the microtask queue is empty must never stop while one is still queued.
+    const s = new Scheduler();
+    const log: string[] = [];
+    const spin = async (n: number): Promise<void> => {
+      for (let i = 0; i < n; i++) await null;
+    };
+    s.post("guest", "start", async () => {
+      await spin(12); // < 16 quiet turns: still settled within step 1
+      s.post("guest", "a", () => log.push(`a@${s.steps}`));
+      await spin(40); // > 16 quiet turns: step 1's settling ends, the spin goes on in later steps
+      s.post("guest", "late", () => log.push(`late@${s.steps}`));
+    });
+    const backend = (i: number): void => {
+      log.push(`b${i}@${s.steps}`);
+      if (i < 6) s.post("backend", `b${i + 1}`, () => backend(i + 1));
+    };
+    s.post("backend", "b0", () => backend(0));
+    await s.run();
+    expect(log).toEqual(["b0@2", "a@3", "b1@4", "late@5", "b2@6", "b3@7", "b4@8", "b5@9", "b6@10"]);
+  });
+
   it("reports a throwing task with its actor and label", async () => {
     const s = new Scheduler();
     s.post("dom1", "boom", () => {
