@@ -54,9 +54,18 @@ export class ConsoleBackend implements XenbusDriver {
     if (c === undefined) return;
     if (
       (state === XenbusState.Initialised || state === XenbusState.Connected) &&
-      dev.state === XenbusState.InitWait
+      (dev.state === XenbusState.InitWait || dev.state === XenbusState.Closed)
     ) {
+      // From Closed too: when the frontend reinitialises after a close, two watch events may
+      // fire in close succession and we may read Initialised without having seen Initialising
+      // (Linux blkback frontend_changed connects from any state but Connected for that reason).
       await this.connect(dev, c);
+    } else if (state === XenbusState.Initialising && dev.state === XenbusState.Closed) {
+      // The frontend starts over after a close — a Windows-style close cycle, a frontend that
+      // reconnects after a backend restart: "prepare for reconnect" (Linux blkback
+      // frontend_changed), back to InitWait. Found by exploreHandshake's `windows` profile:
+      // without it the backend stayed Closed and the pair never connected.
+      await dev.switchState(XenbusState.InitWait);
     } else if (state === XenbusState.Closing || state === XenbusState.Closed) {
       await this.disconnect(dev, c);
       await dev.switchState(XenbusState.Closed);
@@ -72,6 +81,8 @@ export class ConsoleBackend implements XenbusDriver {
   }
 
   private async connect(dev: XenbusDevice, c: ConsoleBackDevice): Promise<void> {
+    // Idempotent, as xen_blkif_disconnect before connect_ring: never leak an old mapping.
+    await this.disconnect(dev, c);
     let ref: number;
     let port: number;
     try {

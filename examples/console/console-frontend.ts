@@ -1,6 +1,6 @@
 // The guest side of a Xen PV console, as Linux drivers/tty/hvc/hvc_xen.c does it for consoles
-// found on XenBus (xencons_probe / xencons_connect_backend / xencons_backend_changed), written
-// only against xensim's public driver API.
+// found on XenBus (xencons_probe / xencons_connect_backend / xencons_backend_changed /
+// xencons_resume), written only against xensim's public driver API.
 import {
   type GrantedRing,
   XBT_NIL,
@@ -59,21 +59,42 @@ export interface ConsoleFrontendOptions {
    * catches: the backend may read the keys before they exist.
    */
   readonly publish?: "keys-first" | "state-first";
+  /**
+   * Whether the driver has its `resume` hook (default true). Without it — the naive version
+   * the tutorial's suspend run catches — a resumed guest never re-publishes its keys to the
+   * re-created backend and the console stays Initialising.
+   */
+  readonly resume?: boolean;
 }
 
 export class ConsoleFrontend implements XenbusDriver {
   readonly type = "console";
   readonly devices = new Map<string, ConsoleFrontDevice>();
 
-  constructor(readonly options: ConsoleFrontendOptions = {}) {}
+  /** Times `resume` ran (tests check the explorer exercised it). */
+  resumes = 0;
+  /** The bus's resume hook: xencons_resume, or none with `resume: false` (the naive driver). */
+  readonly resume: ((dev: XenbusDevice) => Promise<void>) | undefined;
 
-  /** xencons_probe + xencons_connect_backend: grant a page, allocate a port, publish both. */
+  constructor(readonly options: ConsoleFrontendOptions = {}) {
+    this.resume = options.resume === false ? undefined : (dev) => this.xenconsResume(dev);
+  }
+
+  /** xencons_probe: grant a page, allocate a port, publish both (xencons_connect_backend). */
   async probe(dev: XenbusDevice): Promise<void> {
     const c = new ConsoleFrontDevice(dev);
     this.devices.set(dev.nodename, c);
     dev.data = c;
     c.ring = await dev.setupRing(1);
     if (c.ring === null) return;
+    await this.connectBackend(dev, c);
+  }
+
+  /**
+   * xencons_connect_backend: allocate a port and bind it, then publish `ring-ref` and `port` in
+   * a transaction (retried on EAGAIN) and switch to Initialised. The page is already granted.
+   */
+  private async connectBackend(dev: XenbusDevice, c: ConsoleFrontDevice): Promise<void> {
     const port = await dev.allocEvtchn();
     if (port === null) return;
     c.port = port;
@@ -84,6 +105,48 @@ export class ConsoleFrontend implements XenbusDriver {
       await dev.xb.printf(tx, dev.nodename, "port", "%u", port);
     });
     if (this.options.publish !== "state-first") await dev.switchState(XenbusState.Initialised);
+  }
+
+  /**
+   * xencons_resume: the backend is a new one (the guest may have migrated; the bus already
+   * re-read `backend-id`), so the old port and grant mean nothing to it.
+   * xencons_disconnect_backend closes the port and gives the grant back; the page is kept,
+   * zeroed (`memset(info->intf, 0, XEN_PAGE_SIZE)`: both rings restart at index 0), granted
+   * again to the (possibly new) backend domain, and xencons_connect_backend publishes the new
+   * `ring-ref` and `port` and switches to Initialised — the bus reset the cached state to
+   * Initialising, so that write happens. Bytes the guest wrote before suspend and the backend
+   * never read are lost, as in Linux.
+   */
+  private async xenconsResume(dev: XenbusDevice): Promise<void> {
+    const c = this.devices.get(dev.nodename);
+    if (c === undefined) return;
+    this.resumes++;
+    if (c.port !== 0) await dev.freeEvtchn(c.port);
+    c.port = 0;
+    c.broken = null;
+    const old = c.ring;
+    c.ring = null;
+    if (old === null) return;
+    const gt = dev.kernel.grantTable;
+    const gfn = old.gfns[0]!;
+    if (gt.tryEndForeignAccess(old.refs[0]!)) {
+      // Revoked: the page is ours again. Zero it and grant it anew.
+      old.pages.fill(0);
+      const ref = gt.grantForeignAccess(dev.otherendId, gfn, false);
+      if (typeof ref !== "number") {
+        dev.kernel.memory.release(gfn);
+        await dev.devFatal("ENOSPC", "granting access to ring page");
+        return;
+      }
+      c.ring = { gfns: old.gfns, refs: [ref], pages: old.pages };
+    } else {
+      // Some domain still maps the old page (it cannot be reused: XSA-396): leave it on the
+      // deferred list and start over with a fresh page.
+      dev.releaseRing(old);
+      c.ring = await dev.setupRing(1);
+      if (c.ring === null) return;
+    }
+    await this.connectBackend(dev, c);
   }
 
   /** xencons_backend_changed. */

@@ -2,7 +2,7 @@
 // free-running u32 indices — `in` (backend → guest, 1024 bytes) and `out` (guest → backend,
 // 2048 bytes) — at the offsets the C struct has:
 //   char in[1024] @0; char out[2048] @1024; in_cons @3072, in_prod @3076, out_cons @3080, out_prod @3084
-import { type ByteWriter, bytes, defineStruct, u32 } from "@xensim/ring";
+import { type ByteWriter, bytes, defineStruct, u32 } from "@xensim/frontend-sim";
 
 export const XENCONS_INTERFACE = defineStruct("xencons_interface", 3088, 4, {
   in: bytes(0, 1024),

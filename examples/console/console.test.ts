@@ -1,7 +1,6 @@
 // The console device, end to end on the public API: plug through the toolstack, both ends reach
 // Connected, bytes flow both ways through the shared page, unplug leaves nothing behind.
-import { SeededPolicy } from "@xensim/evtchn";
-import { checkQuiescentInvariants, Machine, XenbusState } from "@xensim/frontend-sim";
+import { checkQuiescentInvariants, Machine, SeededPolicy, XenbusState } from "@xensim/frontend-sim";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ConsoleBackend } from "./console-backend.ts";
