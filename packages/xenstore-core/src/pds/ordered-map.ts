@@ -13,10 +13,12 @@
 // that map object (its own edit token: nobody else can see it) go to the index and to a log of
 // (key, value | removed) pairs only; the trie and order vector catch up by replaying the log
 // (`flush`) before they are read: before the map is copied for another edit token (a
-// transaction or a later version of the live store), and when the log outgrows the map. The
-// log holds the same updates the trie would have taken one by one, in the same order, so the
-// result is the same trie; the live store's writes to a big directory outside transactions
-// then cost a hash-map update (as a C store's in-place hash table) instead of a trie path.
+// transaction or a later version of the live store) or iterated with its values. The log holds
+// the same updates the trie would have taken one by one, in the same order, so the result is
+// the same trie; once there are more deferred updates than keys, the log and the trie are
+// dropped and rebuilt from the index instead (O(size), paid for by those updates). The live
+// store's writes to a big directory outside transactions then cost a hash-map update (as a C
+// store's in-place hash table) instead of a trie path, amortised.
 // Safe because trie nodes owned by the map's token are reachable from this map object only
 // (copies are made after a flush and own nothing of it), and the index is complete and ordered.
 import type { Edit } from "./edit.ts";
@@ -263,49 +265,74 @@ export function omDelete<V>(m: OrderedMap<V>, edit: Edit, key: string): OrderedM
   return holes > 32 && holes > w.size ? compact(w, edit) : w;
 }
 
-/** Appends a deferred update; replays the log once it outgrows the map (amortised O(1)). */
+/**
+ * `log` of a map whose trie and order vector were dropped (more updates were deferred than the
+ * map has keys): they are rebuilt from the index, which costs no more than replaying the log.
+ */
+const STALE: unknown[] = [];
+/** The trie of a stale map (a valid empty root owned by no token, never read). */
+const STALE_TRIE: HNode = [0, null];
+
+/** Appends a deferred update; once they outnumber the keys, drops the log and the trie. */
 function logUpdate<V>(m: OrderedMap<V>, key: string, value: unknown): void {
   let log = m.log;
+  if (log === STALE) return;
   if (log === null) log = m.log = [];
   log.push(key, value);
-  if (log.length > 4 * m.size + 256) flush(m);
+  if (log.length > 2 * m.size + 64) {
+    m.log = STALE;
+    m.hamt = STALE_TRIE;
+    m.order = emptyVec();
+  }
 }
 
 /**
- * Applies the deferred updates to the trie and order vector, in place with the map's own token
- * (the trie nodes it owns are this map object's alone), then compacts the order vector if
- * removals left too many holes.
+ * Brings the trie and order vector up to date, in place with the map's own token (the trie
+ * nodes it owns are this map object's alone): replays the log, or rebuilds them from the index
+ * when stale or when removals left more holes than keys in the order vector.
  */
 function flush<V>(m: OrderedMap<V>): void {
   const log = m.log!;
   const edit = m.edit!;
   m.log = null;
-  let hamt = m.hamt;
-  let order = m.order;
-  for (let i = 0; i < log.length; i += 2) {
-    const key = log[i] as string;
-    const value = log[i + 1];
-    const hash = hashString(key);
-    if (value === REMOVED) {
-      hamt = hamtRemove(hamt, edit, hash, key);
-      if (foundPosition >= 0) order = vecSet(order, edit, foundPosition, null);
-    } else {
-      hamt = hamtSet(hamt, edit, hash, key, order.count, value);
-      if (setAdded) order = vecPush(order, edit, key);
+  if (log !== STALE) {
+    let hamt = m.hamt;
+    let order = m.order;
+    for (let i = 0; i < log.length; i += 2) {
+      const key = log[i] as string;
+      const value = log[i + 1];
+      const hash = hashString(key);
+      if (value === REMOVED) {
+        hamt = hamtRemove(hamt, edit, hash, key);
+        if (foundPosition >= 0) order = vecSet(order, edit, foundPosition, null);
+      } else {
+        hamt = hamtSet(hamt, edit, hash, key, order.count, value);
+        if (setAdded) order = vecPush(order, edit, key);
+      }
     }
+    m.hamt = hamt;
+    m.order = order;
+    const holes = order.count - m.size;
+    if (holes <= 32 || holes <= m.size) return;
+  }
+  // rebuild from the index (complete, in order): the same map, compacted as omDelete would
+  const index = m.index!;
+  if (m.size <= SMALL_MAX) {
+    m.keys = [...index.keys()];
+    m.vals = [...index.values()];
+    m.hamt = null;
+    m.order = emptyVec();
+    m.index = null;
+    return;
+  }
+  let hamt: HNode | null = null;
+  let order = emptyVec<string | null>();
+  for (const [k, v] of index) {
+    hamt = hamtSet(hamt, edit, hashString(k), k, order.count, v);
+    order = vecPush(order, edit, k);
   }
   m.hamt = hamt;
   m.order = order;
-  const holes = order.count - m.size;
-  if (holes > 32 && holes > m.size) {
-    // the same compaction as omDelete's, into this map object (nodes point at it)
-    const c = compact({ ...m, index: null, log: null }, edit);
-    m.keys = c.keys;
-    m.vals = c.vals;
-    m.hamt = c.hamt;
-    m.order = c.order;
-    if (c.hamt === null) m.index = null;
-  }
 }
 
 function compact<V>(m: OrderedMap<V>, edit: Edit): OrderedMap<V> {
