@@ -102,9 +102,9 @@ describe("ordered map", () => {
     const large = m;
     // in place from here: updates are logged, the trie is not touched
     const trie = m.hamt;
-    for (let i = 0; i < 2000; i += 3) del(`k${i}`);
-    for (let i = 0; i < 2000; i += 6) set(`k${i}`, -i); // re-added: last in order
-    for (let i = 1; i < 2000; i += 6) set(`k${i}`, i + 1); // updated: keeps its place
+    for (let i = 0; i < 2000; i += 5) del(`k${i}`);
+    for (let i = 0; i < 2000; i += 10) set(`k${i}`, -i); // re-added: last in order
+    for (let i = 1; i < 2000; i += 10) set(`k${i}`, i + 1); // updated: keeps its place
     set("new", 7);
     expect(m).toBe(large);
     expect(m.hamt).toBe(trie);
@@ -113,7 +113,7 @@ describe("ordered map", () => {
     expect(entries(m)).toEqual([...ref]); // omForEach replays the log
     expect(m.log).toBeNull();
     // a copy for another token replays first; the original version stays as it was
-    for (let i = 2; i < 2000; i += 6) del(`k${i}`);
+    for (let i = 2; i < 2000; i += 10) del(`k${i}`);
     const before = [...ref];
     const e2 = newEdit();
     const copy = omSet(m, e2, "other", 1);

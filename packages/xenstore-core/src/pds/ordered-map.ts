@@ -15,7 +15,7 @@
 // (`flush`) before they are read: before the map is copied for another edit token (a
 // transaction or a later version of the live store) or iterated with its values. The log holds
 // the same updates the trie would have taken one by one, in the same order, so the result is
-// the same trie; once there are more deferred updates than keys, the log and the trie are
+// the same trie; once there are more deferred updates than half the keys, the log and trie are
 // dropped and rebuilt from the index instead (O(size), paid for by those updates). The live
 // store's writes to a big directory outside transactions then cost a hash-map update (as a C
 // store's in-place hash table) instead of a trie path, amortised.
@@ -266,20 +266,21 @@ export function omDelete<V>(m: OrderedMap<V>, edit: Edit, key: string): OrderedM
 }
 
 /**
- * `log` of a map whose trie and order vector were dropped (more updates were deferred than the
- * map has keys): they are rebuilt from the index, which costs no more than replaying the log.
+ * `log` of a map whose trie and order vector were dropped (more updates were deferred than half
+ * the map's keys): they are rebuilt from the index, in time proportional to those updates.
  */
 const STALE: unknown[] = [];
 /** The trie of a stale map (a valid empty root owned by no token, never read). */
 const STALE_TRIE: HNode = [0, null];
 
-/** Appends a deferred update; once they outnumber the keys, drops the log and the trie. */
+/** Appends a deferred update; once they pass half the keys, drops the log and the trie. */
 function logUpdate<V>(m: OrderedMap<V>, key: string, value: unknown): void {
   let log = m.log;
   if (log === STALE) return;
   if (log === null) log = m.log = [];
   log.push(key, value);
-  if (log.length > 2 * m.size + 64) {
+  // (updates > size / 2: also true of a directory that only grows, where every update adds a key)
+  if (log.length > m.size + 64) {
     m.log = STALE;
     m.hamt = STALE_TRIE;
     m.order = emptyVec();
