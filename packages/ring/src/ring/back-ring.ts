@@ -47,13 +47,7 @@ export class BackRing<P extends RingProtocol = RingProtocol> {
     if (this.size === 0) throw new RangeError(`${protocol.name}: no slot fits in ${seq.pageCount} page(s)`);
     this.#mask = this.size - 1;
     this.header = new SharedRingHeader(seq);
-    this.#slots = new RingSlots(
-      seq,
-      protocol.slotSize,
-      this.size,
-      protocol.response.size,
-      protocol.request.size,
-    );
+    this.#slots = new RingSlots(seq, protocol.slotSize, this.size, protocol.response.size);
     const page0 = seq.pageInternals(0);
     this.#hdr = page0.dv;
     this.#hdrLease = page0.lease;
@@ -89,18 +83,22 @@ export class BackRing<P extends RingProtocol = RingProtocol> {
     const room = u32(this.size - u32(cons - this.#rspProdPvt));
     const n = Math.min(req, room);
     this.#reqLimit = (cons + n) >>> 0;
+    // RING_COPY_REQUEST for every validated request, now, in one pass (ring-slots.ts).
+    this.#slots.snapshot(cons, n);
     return n;
   }
 
   /**
-   * RING_COPY_REQUEST(r, r->req_cons++, into): one snapshot of the next request. False when no
-   * validated request is left (call unconsumedRequests / finalCheckForRequests first).
+   * RING_COPY_REQUEST(r, r->req_cons++, into): one snapshot of the next request, as copied when
+   * unconsumedRequests last validated it; it keeps those bytes until `into` is passed to a ring
+   * again. False when no validated request is left (call unconsumedRequests /
+   * finalCheckForRequests first).
    */
   takeRequest(into: SlotSnapshot<P["request"]>): boolean {
     const cons = this.#reqCons;
     if (cons === this.#reqLimit) return false;
     if (into.byteLength !== this.#reqSize) notASnapshotFor(this.protocol.name);
-    this.#slots.copyOut(cons & this.#mask, into);
+    this.#slots.take(cons & this.#mask, into);
     this.#reqCons = (cons + 1) >>> 0;
     return true;
   }

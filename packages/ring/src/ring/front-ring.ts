@@ -53,13 +53,7 @@ export class FrontRing<P extends RingProtocol = RingProtocol> {
     if (this.size === 0) throw new RangeError(`${protocol.name}: no slot fits in ${seq.pageCount} page(s)`);
     this.#mask = this.size - 1;
     this.header = new SharedRingHeader(seq);
-    this.#slots = new RingSlots(
-      seq,
-      protocol.slotSize,
-      this.size,
-      protocol.request.size,
-      protocol.response.size,
-    );
+    this.#slots = new RingSlots(seq, protocol.slotSize, this.size, protocol.request.size);
     const page0 = seq.pageInternals(0);
     this.#hdr = page0.dv;
     this.#hdrLease = page0.lease;
@@ -139,18 +133,22 @@ export class FrontRing<P extends RingProtocol = RingProtocol> {
       return { kind: "responses-exceed-requests", prod, cons, reqProdPvt: this.#reqProdPvt };
     }
     this.#lastRspProd = this.#rspLimit = prod;
+    // RING_COPY_RESPONSE for every validated response, now, in one pass (ring-slots.ts).
+    this.#slots.snapshot(cons, pending);
     return pending;
   }
 
   /**
-   * RING_COPY_RESPONSE(r, r->rsp_cons++, into): one snapshot of the next response. False when
-   * no validated response is left (call unconsumedResponses / finalCheckForResponses first).
+   * RING_COPY_RESPONSE(r, r->rsp_cons++, into): one snapshot of the next response, as copied
+   * when unconsumedResponses last validated it; it keeps those bytes until `into` is passed to a
+   * ring again. False when no validated response is left (call unconsumedResponses /
+   * finalCheckForResponses first).
    */
   takeResponse(into: SlotSnapshot<P["response"]>): boolean {
     const cons = this.#rspCons;
     if (cons === this.#rspLimit) return false;
     if (into.byteLength !== this.#rspSize) notASnapshotFor(this.protocol.name);
-    this.#slots.copyOut(cons & this.#mask, into);
+    this.#slots.take(cons & this.#mask, into);
     this.#rspCons = (cons + 1) >>> 0;
     return true;
   }

@@ -6,10 +6,14 @@ import { SRING_HEADER_SIZE } from "./shared-ring.ts";
 /** x modulo 2^32 as an unsigned number. */
 export const u32 = (x: number): number => x >>> 0;
 
-/** Largest power of two ≤ x, 0 for 0 [ring.h __RD32]. */
+/**
+ * Largest power of two ≤ x, 0 for 0 [ring.h __RD32]. Computed with a shift, not `2 ** n`: V8 gives
+ * `**` a heap-number result, and a ring's size (and mask) stored as a heap number turns every
+ * index comparison and slot mask of the hot path into float64 work.
+ */
 export function roundDownPow2(x: number): number {
   x = x >>> 0;
-  return x === 0 ? 0 : 2 ** (31 - Math.clz32(x));
+  return x === 0 ? 0 : (1 << (31 - Math.clz32(x))) >>> 0;
 }
 
 /**

@@ -8,6 +8,7 @@
 // PageSequence instead.
 import type { AccessLease, LeaseWatcher } from "../memory/access-lease.ts";
 import { type ByteWriter, checkRange, OutOfBoundsError } from "../memory/byte-access.ts";
+import { PAGE_SIZE } from "../memory/page.ts";
 import type { PageSequence } from "./page-sequence.ts";
 
 /** A slot being filled. Valid until its ring hands out the next slot. */
@@ -57,9 +58,10 @@ let slowSet: (w: PageSlotWriter, o: number, size: 1 | 2 | 4, v: number) => void;
  * Cursor for a slot that lies within one page (every slot of a one-page ring). Each access makes
  * one comparison against a per-size limit. The lease check is folded into it: when a lease of any
  * page of the ring ends, the lease tells the cursor (AccessLease.watch) and the limits drop to -1,
- * so every later access takes the slow path, which throws on the stale page. Methods are kept
- * tiny on purpose: a request loop calls several per slot and all of them must fit V8's
- * cumulative inlining budget.
+ * so every later access takes the slow path, which throws on the stale page. The page's typed
+ * arrays are fields of the cursor itself (no views record to load first), and repositioning
+ * within the same page is one store. Methods are kept tiny on purpose: a request loop calls
+ * several per slot and all of them must fit V8's cumulative inlining budget.
  */
 export class PageSlotWriter implements SlotWriter, LeaseWatcher {
   readonly byteLength: number;
@@ -69,15 +71,22 @@ export class PageSlotWriter implements SlotWriter, LeaseWatcher {
   #last16: number;
   #last32: number;
   #last64: number;
-  #pv: SlotPageViews;
+  #u8: Uint8Array;
+  #u16: Uint16Array;
+  #u32: Uint32Array;
+  #dv: DataView;
   #lease: AccessLease;
+  #page = 0;
   #base = 0;
-  #abs = 0;
 
   constructor(seq: PageSequence, size: number, aligned: boolean) {
     const p = seq.pageInternals(0);
+    const pv = slotPageViews(p.dv);
     this.#seq = seq;
-    this.#pv = slotPageViews(p.dv);
+    this.#u8 = pv.u8;
+    this.#u16 = pv.u16;
+    this.#u32 = pv.u32;
+    this.#dv = pv.dv;
     this.#lease = p.lease;
     this.byteLength = size;
     this.#last8 = size - 1;
@@ -94,67 +103,79 @@ export class PageSlotWriter implements SlotWriter, LeaseWatcher {
     this.#last8 = this.#last16 = this.#last32 = this.#last64 = -1;
   }
 
-  /** Package-internal: point at `base` within the page viewed by `dv` (absolute offset `abs`). */
-  at(pv: SlotPageViews, lease: AccessLease, base: number, abs: number): this {
-    this.#pv = pv;
+  /** Package-internal: write through page `page` of the sequence (viewed by `pv`, leased by `lease`). */
+  onPage(pv: SlotPageViews, lease: AccessLease, page: number): void {
+    this.#u8 = pv.u8;
+    this.#u16 = pv.u16;
+    this.#u32 = pv.u32;
+    this.#dv = pv.dv;
     this.#lease = lease;
+    this.#page = page;
+  }
+
+  /** Package-internal: point at byte `base` of the current page. */
+  at(base: number): this {
     this.#base = base;
-    this.#abs = abs;
     return this;
+  }
+
+  /** Offset of the slot within the whole page sequence. */
+  get #abs(): number {
+    return this.#page * PAGE_SIZE + this.#base;
   }
 
   // `o >>> 0` maps negative offsets to huge ones, so one comparison bounds both ends; an
   // unaligned offset takes the slow path (after inlining, with a constant offset, that test folds).
   getU8(o: number): number {
     if (o >>> 0 > this.#last8) return slowGet(this, o, 1, false);
-    return this.#pv.u8[this.#base + o] as number;
+    return this.#u8[this.#base + o] as number;
   }
   getI8(o: number): number {
     if (o >>> 0 > this.#last8) return slowGet(this, o, 1, true);
-    return ((this.#pv.u8[this.#base + o] as number) << 24) >> 24;
+    return ((this.#u8[this.#base + o] as number) << 24) >> 24;
   }
   getU16(o: number): number {
     if (o >>> 0 > this.#last16 || (o & 1) !== 0) return slowGet(this, o, 2, false);
-    return this.#pv.u16[(this.#base + o) >> 1] as number;
+    return this.#u16[(this.#base + o) >> 1] as number;
   }
   getI16(o: number): number {
     if (o >>> 0 > this.#last16 || (o & 1) !== 0) return slowGet(this, o, 2, true);
-    return ((this.#pv.u16[(this.#base + o) >> 1] as number) << 16) >> 16;
+    return ((this.#u16[(this.#base + o) >> 1] as number) << 16) >> 16;
   }
   getU32(o: number): number {
     if (o >>> 0 > this.#last32 || (o & 3) !== 0) return slowGet(this, o, 4, false);
-    return this.#pv.u32[(this.#base + o) >> 2] as number;
+    return this.#u32[(this.#base + o) >> 2] as number;
   }
   getI32(o: number): number {
     if (o >>> 0 > this.#last32 || (o & 3) !== 0) return slowGet(this, o, 4, true);
-    return (this.#pv.u32[(this.#base + o) >> 2] as number) | 0;
+    return (this.#u32[(this.#base + o) >> 2] as number) | 0;
   }
   getU64(o: number): bigint {
     slowCheck(this.#lease, o, 8, this.byteLength);
-    return this.#pv.dv.getBigUint64(this.#base + o, true);
+    return this.#dv.getBigUint64(this.#base + o, true);
   }
   setU8(o: number, v: number): void {
     if (o >>> 0 > this.#last8) slowSet(this, o, 1, v);
-    else this.#pv.u8[this.#base + o] = v;
+    else this.#u8[this.#base + o] = v;
   }
   setU16(o: number, v: number): void {
     if (o >>> 0 > this.#last16 || (o & 1) !== 0) slowSet(this, o, 2, v);
-    else this.#pv.u16[(this.#base + o) >> 1] = v;
+    else this.#u16[(this.#base + o) >> 1] = v;
   }
   setU32(o: number, v: number): void {
     if (o >>> 0 > this.#last32 || (o & 3) !== 0) slowSet(this, o, 4, v);
-    else this.#pv.u32[(this.#base + o) >> 2] = v;
+    else this.#u32[(this.#base + o) >> 2] = v;
   }
   setU64(o: number, v: bigint): void {
     slowCheck(this.#lease, o, 8, this.byteLength);
-    this.#pv.dv.setBigUint64(this.#base + o, BigInt.asUintN(64, v), true);
+    this.#dv.setBigUint64(this.#base + o, BigInt.asUintN(64, v), true);
   }
 
   static {
     // The slow paths: check lease and bounds (throwing), then access through the DataView.
     slowGet = (w, o, size, signed) => {
       slowCheck(w.#lease, o, size, w.byteLength);
-      const dv = w.#pv.dv;
+      const dv = w.#dv;
       const a = w.#base + o;
       if (size === 1) return signed ? dv.getInt8(a) : dv.getUint8(a);
       if (size === 2) return signed ? dv.getInt16(a, true) : dv.getUint16(a, true);
@@ -162,7 +183,7 @@ export class PageSlotWriter implements SlotWriter, LeaseWatcher {
     };
     slowSet = (w, o, size, v) => {
       slowCheck(w.#lease, o, size, w.byteLength);
-      const dv = w.#pv.dv;
+      const dv = w.#dv;
       const a = w.#base + o;
       if (size === 1) dv.setUint8(a, v);
       else if (size === 2) dv.setUint16(a, v, true);
