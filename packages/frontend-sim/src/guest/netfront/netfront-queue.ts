@@ -70,7 +70,8 @@ export class NetfrontQueue {
   readonly rxGfn = new Int32Array(NET_RX_RING_SIZE).fill(-1);
   readonly rxView: (WritablePage | undefined)[] = new Array(NET_RX_RING_SIZE).fill(undefined);
   /** Buffer pages not currently posted (the page_pool). */
-  readonly rxPagePool: { gfn: Gfn; view: WritablePage }[] = [];
+  /** Free rx buffers; `view` is made on first use (see allocRxBuffers). */
+  readonly rxPagePool: { gfn: Gfn; view: WritablePage | undefined }[] = [];
   /** gref_rx_head */
   readonly rxRefPool: GrantRef[] = [];
   rxRspSnap!: RxResponseSnapshot;

@@ -58,7 +58,9 @@ export function allocRxBuffers(q: NetfrontQueue): void {
     if (page === undefined) {
       const g = mem.allocate();
       if (typeof g !== "number") break; // Linux retries from rx_refill_timer
-      page = { gfn: g as Gfn, view: mem.page(g as Gfn) };
+      // The owner view is made when a packet lands in the page (rxPoll), not for each of the
+      // 256 buffers posted at connect: most are never used in a short run.
+      page = { gfn: g as Gfn, view: undefined };
     }
     const ref = q.rxRefPool.pop();
     if (ref === undefined) {
@@ -228,7 +230,7 @@ function receiveOne(q: NetfrontQueue): void {
         frags++;
         total += status;
       } else {
-        q.rxPagePool.push({ gfn: gfn as Gfn, view: view! });
+        q.rxPagePool.push({ gfn: gfn as Gfn, view });
       }
     }
     if (!(flags & NETRXF_more_data)) break;
@@ -266,8 +268,9 @@ function receiveOne(q: NetfrontQueue): void {
   const data = err ? undefined : new Uint8Array(total);
   let at = 0;
   for (let f = 0; f < frags; f++) {
-    const view = q.fragView[f]!;
+    let view = q.fragView[f];
     if (data !== undefined) {
+      view ??= q.dev.kernel.memory.page(q.fragGfn[f]! as Gfn);
       view.copyOut(q.fragOff[f]!, data, at, q.fragLen[f]!);
       at += q.fragLen[f]!;
     }
