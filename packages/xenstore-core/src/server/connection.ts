@@ -324,7 +324,14 @@ export class XsConnection {
   /** @internal queues a reply frame. */
   queueReply(frame: XsFrame): void {
     if (this._closed) return;
-    const bytes = encodeFrame(frame);
+    // encodeFrame()'s bytes, written without a DataView per reply (one per request)
+    const p = frame.payload;
+    const bytes = new Uint8Array(XS_HEADER_SIZE + p.length);
+    writeU32(bytes, 0, frame.type);
+    writeU32(bytes, 4, frame.reqId);
+    writeU32(bytes, 8, frame.txId);
+    writeU32(bytes, 12, p.length);
+    bytes.set(p, XS_HEADER_SIZE);
     this.out.push({ bytes, reply: true, key: null });
     this.outTotal += bytes.length;
     this.pendingReplies++;
@@ -370,4 +377,11 @@ function readU32(b: Uint8Array, at: number): number {
       ((b[at + 3] as number) << 24)) >>>
     0
   );
+}
+
+function writeU32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v;
+  b[at + 1] = v >>> 8;
+  b[at + 2] = v >>> 16;
+  b[at + 3] = v >>> 24;
 }
