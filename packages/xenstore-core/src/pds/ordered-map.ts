@@ -33,6 +33,7 @@ import {
   hashString,
   setAdded,
 } from "./hamt.ts";
+import { HashIndex } from "./hash-index.ts";
 import { emptyVec, type PVec, vecForEach, vecPush, vecSet } from "./pvec.ts";
 
 /** Largest map kept as plain arrays. */
@@ -55,7 +56,7 @@ export interface OrderedMap<V> {
    * has been looked up often enough to pay for it (a HAMT lookup in a big map costs a cache
    * miss per level); kept in step by in-place updates, not carried over to copies
    */
-  index: Map<string, V> | null;
+  index: HashIndex<V> | null;
   /** lookups without an index since this map object was made */
   hits: number;
   /**
@@ -102,8 +103,8 @@ export function omGet<V>(m: OrderedMap<V>, key: string): V | undefined {
 }
 
 /** Builds the hash index of a large map (O(size), paid for by the lookups that asked for it). */
-function buildIndex<V>(m: OrderedMap<V>): Map<string, V> {
-  const index = new Map<string, V>();
+function buildIndex<V>(m: OrderedMap<V>): HashIndex<V> {
+  const index = new HashIndex<V>(m.size);
   const hamt = m.hamt!;
   vecForEach(m.order, (k) => {
     if (k !== null) index.set(k, hamtFind(hamt, hashString(k), k) as V);
@@ -123,8 +124,8 @@ export function omGetRange<V>(m: OrderedMap<V>, s: string, start: number, end: n
     }
     return undefined;
   }
-  if (m.index !== null) return m.index.get(s.slice(start, end));
-  if (++m.hits > (m.size >> 2) + 64) return buildIndex(m).get(s.slice(start, end));
+  if (m.index !== null) return m.index.getRange(s, start, end);
+  if (++m.hits > (m.size >> 2) + 64) return buildIndex(m).getRange(s, start, end);
   return hamtFindRange(m.hamt, hashRange(s, start, end), s, start, end) as V | undefined;
 }
 
@@ -200,10 +201,9 @@ function largeSet<V>(m: OrderedMap<V>, edit: Edit, key: string, value: V): Order
   const index = m.index;
   if (index !== null && m.edit === edit) {
     // in place, deferred (see the top of the file)
-    const old = index.get(key);
-    if (old === value) return m;
-    index.set(key, value);
-    if (old === undefined) {
+    const r = index.set(key, value);
+    if (r === 0) return m;
+    if (r === 2) {
       m.size++;
       m.names = null;
     }
@@ -319,8 +319,14 @@ function flush<V>(m: OrderedMap<V>): void {
   // rebuild from the index (complete, in order): the same map, compacted as omDelete would
   const index = m.index!;
   if (m.size <= SMALL_MAX) {
-    m.keys = [...index.keys()];
-    m.vals = [...index.values()];
+    const keys: string[] = [];
+    const vals: V[] = [];
+    index.forEachKey((k) => {
+      keys.push(k);
+      vals.push(index.get(k)!);
+    });
+    m.keys = keys;
+    m.vals = vals;
     m.hamt = null;
     m.order = emptyVec();
     m.index = null;
@@ -328,10 +334,10 @@ function flush<V>(m: OrderedMap<V>): void {
   }
   let hamt: HNode | null = null;
   let order = emptyVec<string | null>();
-  for (const [k, v] of index) {
-    hamt = hamtSet(hamt, edit, hashString(k), k, order.count, v);
+  index.forEachKey((k) => {
+    hamt = hamtSet(hamt, edit, hashString(k), k, order.count, index.get(k));
     order = vecPush(order, edit, k);
-  }
+  });
   m.hamt = hamt;
   m.order = order;
 }
@@ -364,7 +370,7 @@ export function omForEach<V>(m: OrderedMap<V>, f: (key: string, value: V) => voi
 function omEachKey<V>(m: OrderedMap<V>, f: (key: string) => void): void {
   if (m.log !== null) {
     // the index holds the keys in the same order (no need to bring the trie up to date)
-    for (const k of m.index!.keys()) f(k);
+    m.index!.forEachKey(f);
     return;
   }
   if (m.hamt === null) {
@@ -378,7 +384,13 @@ function omEachKey<V>(m: OrderedMap<V>, f: (key: string) => void): void {
 
 /** Keys in insertion order. */
 export function omKeys<V>(m: OrderedMap<V>): string[] {
-  if (m.log !== null) return [...m.index!.keys()];
+  if (m.log !== null) {
+    const out: string[] = [];
+    m.index!.forEachKey((k) => {
+      out.push(k);
+    });
+    return out;
+  }
   if (m.hamt === null) return m.keys.slice();
   const out: string[] = new Array(m.size);
   let n = 0;
