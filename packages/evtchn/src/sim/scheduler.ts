@@ -115,6 +115,7 @@ export class Scheduler {
     this.policy = options.policy ?? new FifoPolicy();
     this.stepNs = options.stepNs ?? 100;
     this.trace = new Trace(() => this.nowNs, options.trace);
+    promiseJobs.install();
   }
 
   /** Virtual time in nanoseconds. */
@@ -252,35 +253,28 @@ export class Scheduler {
   async run(options: RunOptions = {}): Promise<RunResult> {
     const maxSteps = options.maxSteps ?? 10_000_000;
     const start = this.stepCount;
-    const settle = new Settler();
-    promiseJobs.retain();
-    try {
-      await settle.drain();
-      for (;;) {
-        this.throwIfFailed();
-        if (options.until?.()) return this.result("until");
-        if (options.maxTimeNs !== undefined && this.nextEventTime() > options.maxTimeNs) {
-          return this.result("time");
-        }
-        if (this.stepCount - start >= maxSteps) throw new SchedulerLimitError(this.stepCount - start);
-        if (!this.step()) {
-          await settle.drain();
-          this.throwIfFailed();
-          if (this.pending === 0 || (this.peekLiveTimer() === null && this.readyCount === 0)) {
-            return this.result("idle");
-          }
-          continue;
-        }
-        // Let the step's promise continuations run: a few microtask turns settle the chains
-        // simulated code forms (resolve → await → await …); every FULL_DRAIN_EVERY steps, and
-        // always before declaring idle, a macrotask boundary drains the queue completely. Either
-        // way the interleaving is a pure function of the code and the seed.
-        if (this.stepCount % FULL_DRAIN_EVERY === 0) await settle.drain();
-        else await this.microtaskTurns();
+    await settler.drain();
+    for (;;) {
+      this.throwIfFailed();
+      if (options.until?.()) return this.result("until");
+      if (options.maxTimeNs !== undefined && this.nextEventTime() > options.maxTimeNs) {
+        return this.result("time");
       }
-    } finally {
-      promiseJobs.release();
-      settle.close();
+      if (this.stepCount - start >= maxSteps) throw new SchedulerLimitError(this.stepCount - start);
+      if (!this.step()) {
+        await settler.drain();
+        this.throwIfFailed();
+        if (this.pending === 0 || (this.peekLiveTimer() === null && this.readyCount === 0)) {
+          return this.result("idle");
+        }
+        continue;
+      }
+      // Let the step's promise continuations run: a few microtask turns settle the chains
+      // simulated code forms (resolve → await → await …); every FULL_DRAIN_EVERY steps, and
+      // always before declaring idle, a macrotask boundary drains the queue completely. Either
+      // way the interleaving is a pure function of the code and the seed.
+      if (this.stepCount % FULL_DRAIN_EVERY === 0) await settler.drain();
+      else await this.microtaskTurns();
     }
   }
 
@@ -451,28 +445,24 @@ const RESOLVED: Promise<void> = Promise.resolve();
 
 /**
  * Counts promise jobs (continuations of `then` and `await`, thenable resolutions) as V8 runs them,
- * through a `before` promise hook installed while any `run` is active. `microtaskTurns` uses the
- * count only to notice that a turn ran nothing but itself; it never changes what runs or in which
- * order, so counting extra jobs (other code in the process) just means settling as long as before.
- * Plain `queueMicrotask` callbacks are not promise jobs and are not seen: simulated code does not
- * use them (it awaits promises or posts tasks).
+ * through a `before` promise hook installed when the first Scheduler is made and kept for the
+ * life of the process: V8 does not report a job whose reaction was registered while no hook was
+ * installed, so a hook switched on and off around `run` would miss continuations that simulated
+ * code set up between two runs. `microtaskTurns` uses the count only to notice that a turn ran
+ * nothing but itself; it never changes what runs or in which order, so counting extra jobs (other
+ * code in the process) just means settling as long as before. Plain `queueMicrotask` callbacks
+ * are not promise jobs and are not seen: simulated code does not use them (it awaits promises or
+ * posts tasks).
  */
 const promiseJobs = {
   count: 0,
-  users: 0,
-  stop: null as ReturnType<typeof promiseHooks.onBefore> | null,
-  retain(): void {
-    if (this.users++ === 0) {
-      this.stop = promiseHooks.onBefore(() => {
-        promiseJobs.count++;
-      });
-    }
-  },
-  release(): void {
-    if (--this.users === 0) {
-      this.stop?.();
-      this.stop = null;
-    }
+  installed: false,
+  install(): void {
+    if (this.installed) return;
+    this.installed = true;
+    promiseHooks.onBefore(() => {
+      promiseJobs.count++;
+    });
   },
 };
 
@@ -481,29 +471,39 @@ const promiseJobs = {
  * Node drains the whole microtask queue before it runs one, however deep the chain of `then`s — so
  * after `drain()` resolves, all continuations of the previous step have run. This is the only
  * place the simulator touches the host event loop, and it does not affect ordering: nothing else
- * is queued on that loop by simulation code.
+ * is queued on that loop by simulation code. One channel serves
+ * every scheduler (opening and closing one per `run` was a visible cost for callers that run the
+ * scheduler many times); its port holds the process open only while a drain is in flight.
  */
 class Settler {
-  private readonly channel = new MessageChannel();
-  private resolve: (() => void) | null = null;
-  constructor() {
-    this.channel.port2.on("message", () => {
-      const r = this.resolve;
-      this.resolve = null;
+  private channel: MessageChannel | null = null;
+  /** Resolvers of drains in flight, in post order (the channel delivers in order). */
+  private readonly waiting: (() => void)[] = [];
+
+  drain(): Promise<void> {
+    const channel = this.open();
+    return new Promise((resolve) => {
+      if (this.waiting.length === 0) channel.port2.ref();
+      this.waiting.push(resolve);
+      channel.port1.postMessage(0);
+    });
+  }
+
+  private open(): MessageChannel {
+    if (this.channel !== null) return this.channel;
+    const channel = new MessageChannel();
+    channel.port2.on("message", () => {
+      const r = this.waiting.shift();
+      if (this.waiting.length === 0) channel.port2.unref();
       r?.();
     });
-  }
-  drain(): Promise<void> {
-    return new Promise((resolve) => {
-      this.resolve = resolve;
-      this.channel.port1.postMessage(0);
-    });
-  }
-  close(): void {
-    this.channel.port1.close();
-    this.channel.port2.close();
+    channel.port2.unref();
+    this.channel = channel;
+    return channel;
   }
 }
+
+const settler = new Settler();
 
 interface ActorQueue {
   readonly actor: string;
