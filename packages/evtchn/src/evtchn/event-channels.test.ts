@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { SeededPolicy } from "../sim/policy.ts";
 import { Scheduler } from "../sim/scheduler.ts";
 import { DOMID_SELF, EventChannels, VIRQ } from "./event-channels.ts";
-import { SHARED_INFO_LAYOUT } from "./shared-info.ts";
+import { SHARED_INFO_LAYOUT, SharedInfo } from "./shared-info.ts";
 
 function machine(domids = [0, 1, 2], seed?: number) {
   const sched = new Scheduler(seed === undefined ? {} : { policy: new SeededPolicy(seed) });
@@ -305,6 +305,38 @@ describe("event channels: model-based property test", () => {
         }
       }),
       { numRuns: 150 },
+    );
+  });
+});
+
+describe("SharedInfo bitmaps", () => {
+  it("deliverableBits and takeSelectorInto agree with the port lists and the byte selector", () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 16, maxLength: 16 }),
+        fc.uint8Array({ minLength: 16, maxLength: 16 }),
+        fc.uint8Array({ minLength: 8, maxLength: 8 }),
+        (pending, mask, sel) => {
+          const si = new SharedInfo();
+          si.page.set(pending, SHARED_INFO_LAYOUT.evtchnPending);
+          si.page.set(mask, SHARED_INFO_LAYOUT.evtchnMask);
+          for (const word of [0, 1]) {
+            const fromBits: number[] = [];
+            for (const half of [0, 1]) {
+              const bits = si.deliverableBits(word, half);
+              for (let i = 0; i < 32; i++) if ((bits >>> i) & 1) fromBits.push(word * 64 + half * 32 + i);
+            }
+            expect(fromBits).toEqual(si.deliverableInWord(word));
+          }
+          const at = SHARED_INFO_LAYOUT.pendingSel;
+          si.page.set(sel, at);
+          const out = new Uint8Array(8);
+          si.takeSelectorInto(0, out);
+          expect([...out]).toEqual([...sel]);
+          expect([...si.page.subarray(at, at + 8)]).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
+        },
+      ),
+      { numRuns: 200 },
     );
   });
 });

@@ -172,6 +172,8 @@ export class DomainEvents {
   private readonly vcpus: number;
   readonly maxPorts: number;
   private upcallPosted = false;
+  /** Scratch for the selector the upcall takes (upcalls never nest: a raised event posts a new one). */
+  private readonly selector = new Uint8Array(8);
   /** @internal set when the domain is destroyed */
   dead = false;
   private readonly actor: string;
@@ -478,17 +480,30 @@ export class DomainEvents {
     if (this.dead) return;
     const vcpu = 0;
     this.sharedInfo.setUpcallPending(vcpu, false);
-    const sel = this.sharedInfo.takeSelector(vcpu);
+    const sel = this.selector;
+    this.sharedInfo.takeSelectorInto(vcpu, sel);
     for (let b = 0; b < 8; b++) {
       const byte = sel[b]!;
       if (byte === 0) continue;
       for (let k = 0; k < 8; k++) {
         if (!(byte & (1 << k))) continue;
-        for (const port of this.sharedInfo.deliverableInWord(b * 8 + k)) {
-          this.sharedInfo.clearPending(port);
-          this.dispatch(port);
-        }
+        const word = b * 8 + k;
+        // The word's deliverable ports are read once, before any is dispatched (a handler that
+        // raises another port of this word is seen by the next upcall, as the list Linux scans).
+        const lo = this.sharedInfo.deliverableBits(word, 0);
+        const hi = this.sharedInfo.deliverableBits(word, 1);
+        this.dispatchBits(word * 64, lo);
+        this.dispatchBits(word * 64 + 32, hi);
       }
+    }
+  }
+
+  /** Clear-then-dispatch each port of `bits` (bit i = port base + i), lowest first. */
+  private dispatchBits(base: number, bits: number): void {
+    for (let i = 0; bits !== 0; i++, bits >>>= 1) {
+      if ((bits & 1) === 0) continue;
+      this.sharedInfo.clearPending(base + i);
+      this.dispatch(base + i);
     }
   }
 

@@ -71,10 +71,18 @@ export class SharedInfo {
   }
   /** xchg(&vcpu_info->evtchn_pending_sel, 0): returns the 64 selector bits as a byte array. */
   takeSelector(vcpu: number): Uint8Array {
-    const at = this.vcpuBase(vcpu) + SHARED_INFO_LAYOUT.pendingSel;
-    const sel = this.page.slice(at, at + 8);
-    this.page.fill(0, at, at + 8);
+    const sel = new Uint8Array(8);
+    this.takeSelectorInto(vcpu, sel);
     return sel;
+  }
+  /** `takeSelector` into the caller's 8 bytes (the upcall's hot path allocates nothing). */
+  takeSelectorInto(vcpu: number, out: Uint8Array): void {
+    const at = this.vcpuBase(vcpu) + SHARED_INFO_LAYOUT.pendingSel;
+    const page = this.page;
+    for (let b = 0; b < 8; b++) {
+      out[b] = page[at + b]!;
+      page[at + b] = 0;
+    }
   }
   upcallPending(vcpu: number): boolean {
     return this.page[this.vcpuBase(vcpu) + SHARED_INFO_LAYOUT.upcallPending] !== 0;
@@ -84,6 +92,18 @@ export class SharedInfo {
   }
   upcallMasked(vcpu: number): boolean {
     return this.page[this.vcpuBase(vcpu) + SHARED_INFO_LAYOUT.upcallMask] !== 0;
+  }
+  /**
+   * Ports pending and not masked among 32 of one selector word's 64 (`half` 0: ports word*64 + 0..31,
+   * 1: + 32..63), as a bit mask: bit i = port word*64 + half*32 + i.
+   */
+  deliverableBits(word: number, half: number): number {
+    const p = SHARED_INFO_LAYOUT.evtchnPending + word * 8 + half * 4;
+    const m = SHARED_INFO_LAYOUT.evtchnMask + word * 8 + half * 4;
+    const page = this.page;
+    let bits = 0;
+    for (let b = 3; b >= 0; b--) bits = (bits << 8) | (page[p + b]! & ~page[m + b]!);
+    return bits >>> 0;
   }
   /** Ports pending and not masked within one selector word (64 ports). */
   deliverableInWord(word: number): number[] {
