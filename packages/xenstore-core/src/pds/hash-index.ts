@@ -26,7 +26,8 @@ export class HashIndex<V> {
     let cap = 8;
     while (tooFull(expected + 1, cap)) cap *= 2;
     this.mask = cap - 1;
-    this.slots = new Array(3 * cap).fill(undefined);
+    // (holes read as undefined: never used)
+    this.slots = new Array(3 * cap);
   }
 
   /** Slot index (a multiple of 3) of `s.slice(start, end)`, or -1. */
@@ -57,20 +58,27 @@ export class HashIndex<V> {
 
   /** Sets `key` → `value` (a new key goes last); 0 = unchanged, 1 = value replaced, 2 = added. */
   set(key: string, value: V): 0 | 1 | 2 {
-    const found = this.findRange(key, 0, key.length);
-    if (found >= 0) {
-      if (this.slots[found + 1] === value) return 0;
-      this.slots[found + 1] = value;
-      return 1;
-    }
     if (tooFull(this.used + 1, this.mask + 1)) this.rehash(this.size + 1);
     const slots = this.slots;
     const mask = this.mask;
-    let j = hashRange(key, 0, key.length) & mask;
-    // first free slot: never used (then counted) or removed (reused)
-    while (slots[3 * j] !== undefined && slots[3 * j] !== null) j = (j + 1) & mask;
-    const i = 3 * j;
-    if (slots[i] === undefined) this.used++;
+    const len = key.length;
+    // one probe: the key's slot, or the first free one (removed, else never used) on its chain
+    let free = -1;
+    let i: number;
+    for (let j = hashRange(key, 0, len) & mask; ; j = (j + 1) & mask) {
+      i = 3 * j;
+      const k = slots[i];
+      if (k === undefined) break;
+      if (k === null) {
+        if (free < 0) free = i;
+      } else if (k === key) {
+        if (slots[i + 1] === value) return 0;
+        slots[i + 1] = value;
+        return 1;
+      }
+    }
+    if (free >= 0) i = free;
+    else this.used++;
     slots[i] = key;
     slots[i + 1] = value;
     slots[i + 2] = this.seq.length;
@@ -109,21 +117,31 @@ export class HashIndex<V> {
     let cap = 8;
     while (tooFull(expected + 1, cap)) cap *= 2;
     const mask = cap - 1;
-    const slots: unknown[] = new Array(3 * cap).fill(undefined);
-    const seq: (string | null)[] = [];
-    const oldMask = this.mask;
-    for (let p = 0; p < oldSeq.length; p++) {
-      const key = oldSeq[p];
-      if (key === null || key === undefined) continue;
-      // its value, from the old slots
-      let o = hashRange(key, 0, key.length) & oldMask;
-      while (old[3 * o] !== key) o = (o + 1) & oldMask;
-      let j = hashRange(key, 0, key.length) & mask;
+    const slots: unknown[] = new Array(3 * cap);
+    // new positions when removed keys left holes in `seq`
+    let seq = oldSeq;
+    let remap: Int32Array | null = null;
+    if (this.size !== oldSeq.length) {
+      seq = [];
+      remap = new Int32Array(oldSeq.length);
+      for (let p = 0; p < oldSeq.length; p++) {
+        const key = oldSeq[p];
+        if (key === null || key === undefined) continue;
+        remap[p] = seq.length;
+        seq.push(key);
+      }
+    }
+    // the live slots, in slot order (one pass over the old array)
+    for (let i = 0; i < old.length; i += 3) {
+      const key = old[i];
+      if (key === undefined || key === null) continue;
+      const k = key as string;
+      let j = hashRange(k, 0, k.length) & mask;
       while (slots[3 * j] !== undefined) j = (j + 1) & mask;
-      slots[3 * j] = key;
-      slots[3 * j + 1] = old[3 * o + 1];
-      slots[3 * j + 2] = seq.length;
-      seq.push(key);
+      const pos = old[i + 2] as number;
+      slots[3 * j] = k;
+      slots[3 * j + 1] = old[i + 1];
+      slots[3 * j + 2] = remap === null ? pos : remap[pos];
     }
     this.slots = slots;
     this.mask = mask;
