@@ -106,6 +106,7 @@ export class SlotSnapshot<L extends StructLayout = StructLayout> implements Byte
    * Package-internal (rings): read the `byteLength` bytes at `base` of the private views `v`.
    * Kept tiny so that a ring's takeRequest / takeResponse inlines it: within one ring's mirror
    * only the base moves.
+   * @internal
    */
   at(v: SnapshotViews, base: number): void {
     if (this.#views !== v) this.#bind(v);
