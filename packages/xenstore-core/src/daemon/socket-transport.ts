@@ -14,6 +14,47 @@ const OUT_CHUNK = 64 * 1024;
  */
 const IN_HIGH = 64 * 1024;
 
+/**
+ * The read buffer of every socket connection (one suffices: each read is consumed, copied or
+ * processed, before the event loop runs the next). libuv reads at most 64 KiB at a time.
+ */
+const SHARED_READ = new Uint8Array(64 * 1024);
+
+/**
+ * Makes `socket` read into SHARED_READ and call `onRead(n)` instead of emitting 'data': what
+ * Node's documented `onread: { buffer, callback }` option of `new net.Socket()` does (Node
+ * PR #25436). That saves, per read, the 64 KiB allocation of a fresh Buffer, the Readable
+ * stream's push/'data' and the nextTick it schedules — a good part of the daemon's cost per
+ * request. net.Server has no such option for the sockets it accepts, so this sets the same
+ * two slots the option sets (the socket's `kBuffer`/`kBufferCb` symbols, then
+ * `handle.useUserBuffer()`, as net.js initSocketHandle() does); pause()/resume(), 'end' and
+ * 'close' then work as documented for `onread`. Only when every piece is there as Node 12–22
+ * lays it out; otherwise returns false and the caller uses 'data'. `XENSIM_NO_USER_BUFFER=1`
+ * forces the 'data' path (to compare, or should a Node release change this).
+ */
+function readIntoShared(socket: Socket, onRead: (n: number) => void): boolean {
+  if (process.env.XENSIM_NO_USER_BUFFER) return false;
+  const handle = (socket as unknown as { _handle?: { useUserBuffer?: unknown } })._handle;
+  if (handle === undefined || typeof handle.useUserBuffer !== "function") return false;
+  const slots = socket as unknown as Record<symbol, unknown>;
+  let kBuffer: symbol | undefined;
+  let kBufferCb: symbol | undefined;
+  let kBufferGen: symbol | undefined;
+  for (const sym of Object.getOwnPropertySymbols(socket)) {
+    if (sym.description === "kBuffer") kBuffer = sym;
+    else if (sym.description === "kBufferCb") kBufferCb = sym;
+    else if (sym.description === "kBufferGen") kBufferGen = sym;
+  }
+  if (kBuffer === undefined || kBufferCb === undefined || kBufferGen === undefined) return false;
+  if (slots[kBuffer] !== null || slots[kBufferCb] !== null || slots[kBufferGen] !== null) return false;
+  slots[kBuffer] = SHARED_READ;
+  slots[kBufferCb] = (n: number) => {
+    onRead(n);
+  };
+  (handle.useUserBuffer as (b: Uint8Array) => void).call(handle, SHARED_READ);
+  return true;
+}
+
 export interface SocketTransportStats {
   /** times the socket's write buffer was full and output waited for 'drain' */
   writeStalls: number;
@@ -48,8 +89,10 @@ export class SocketTransport {
     // the server closed it: a fatal protocol error (cx handle_input(): len >
     // XENSTORE_PAYLOAD_MAX → ignore_connection()), RELEASE of its domain, daemon stop
     this.offClose = conn.onClose(() => this.end());
-    // a Buffer is a Uint8Array: no wrapper per read
-    socket.on("data", (d: Buffer) => this.input(d));
+    if (readIntoShared(socket, (n) => this.input(SHARED_READ, n, true)) === false) {
+      // a Buffer is a Uint8Array: no wrapper per read
+      socket.on("data", (d: Buffer) => this.input(d, d.length, false));
+    }
     socket.on("drain", () => {
       this.waitingDrain = false;
       this.flush();
@@ -68,9 +111,9 @@ export class SocketTransport {
    * request runs, so only events that really wait unread are merged (XSA-326), not every
    * identical pair inside one pipelined burst.
    */
-  private input(bytes: Uint8Array): void {
+  private input(bytes: Uint8Array, end: number, shared: boolean): void {
     try {
-      this.inputFrames(bytes);
+      this.inputFrames(bytes, end, shared);
     } finally {
       // replies to a pipelined burst leave in one writev; each was taken from the connection
       // before the next request ran, so what they contain (and event merging) is unchanged
@@ -83,10 +126,14 @@ export class SocketTransport {
     else this.checkInput();
   }
 
-  /** input()'s loop; corks the socket when `bytes` holds more than one whole frame. */
-  private inputFrames(bytes: Uint8Array): void {
+  /**
+   * input()'s loop over `bytes[0, end)`; corks the socket when they hold more than one whole
+   * frame. `shared`: the bytes are SHARED_READ, overwritten by the next read of any connection,
+   * so nothing may keep a view of them (the parser copies what it buffers; a whole frame is
+   * copied before the server sees it).
+   */
+  private inputFrames(bytes: Uint8Array, end: number, shared: boolean): void {
     let off = 0;
-    const end = bytes.length;
     while (off < end && !this.ended) {
       // Fast path: at a frame boundary with the whole frame in this chunk (what a request-reply
       // client sends): hand it over without copying its header, as the chunk itself when it is
@@ -104,8 +151,9 @@ export class SocketTransport {
             this.socket.cork();
             this.corked = true;
           }
-          // processed in place: Node gives every read a fresh buffer, never reused
-          this.conn.deliverWhole(bytes, off, frameEnd);
+          // processed in place: a 'data' chunk is a fresh buffer Node never reuses
+          if (shared) this.conn.deliverWhole(bytes.slice(off, frameEnd), 0, frameEnd - off);
+          else this.conn.deliverWhole(bytes, off, frameEnd);
           off = frameEnd;
           // the reply normally left already (the connection notified us); this catches
           // output that waited for a flush in progress
@@ -134,7 +182,7 @@ export class SocketTransport {
       const len = this.hdrView.getUint32(12, true);
       if (len > XENSTORE_PAYLOAD_MAX) {
         // the connection closes on this header (cx handle_input()); hand it everything
-        this.conn.deliver(bytes.subarray(off));
+        this.conn.deliver(bytes.subarray(off, end));
         off = end;
         break;
       }
