@@ -317,11 +317,14 @@ export class DomainEvents {
     switch (p.state) {
       case "interdomain": {
         const rd = this.hub.lookup(p.remoteDom);
-        this.trace("evtchn.send", {
-          port,
-          remote: `dom${p.remoteDom}:${p.remotePort}`,
-          to: rd?.handlerLabel(p.remotePort),
-        });
+        // Details only when someone records them: sends are a hot path (hundreds per boot).
+        if (this.sched.trace.enabled) {
+          this.trace("evtchn.send", {
+            port,
+            remote: `dom${p.remoteDom}:${p.remotePort}`,
+            to: rd?.handlerLabel(p.remotePort),
+          });
+        }
         if (rd === undefined) return ok(undefined);
         const fault = this.hub.faults?.onNotify?.(this.domid, port, p.remoteDom, p.remotePort) ?? DELIVER;
         deliverWithFault(this.hub, rd, p.remotePort, fault, this.domid);
@@ -509,7 +512,7 @@ export class DomainEvents {
 
   private dispatch(port: number): void {
     const b = this.handlers.get(port);
-    this.trace("evtchn.upcall", { port, handler: b?.label ?? "none" });
+    if (this.sched.trace.enabled) this.trace("evtchn.upcall", { port, handler: b?.label ?? "none" });
     if (b === undefined) return;
     if (b.actor === null) {
       b.handler(port);

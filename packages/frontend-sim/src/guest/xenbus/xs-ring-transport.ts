@@ -113,7 +113,9 @@ export class XsRingTransport implements XsTransport {
       }
       if (n === 0) break;
       consumed = true;
-      this.trace("xs.ring.rsp_consumed", { bytes: n, rsp_cons: this.iface.rspCons });
+      if (this.options.sched.trace.enabled) {
+        this.trace("xs.ring.rsp_consumed", { bytes: n, rsp_cons: this.iface.rspCons });
+      }
       this.receiver(this.scratch.slice(0, n));
     }
     if (consumed) this.kick();
@@ -133,7 +135,9 @@ export class XsRingTransport implements XsTransport {
       if (n === 0) break;
       wrote = true;
       this.outOffset += n;
-      this.trace("xs.ring.req_produced", { bytes: n, req_prod: this.iface.reqProd });
+      if (this.options.sched.trace.enabled) {
+        this.trace("xs.ring.req_produced", { bytes: n, req_prod: this.iface.reqProd });
+      }
       if (this.outOffset === f.length) {
         this.outQueue.shift();
         this.outOffset = 0;

@@ -13,6 +13,8 @@ export class LocalSocketTransport implements XsTransport {
   private unlisten: () => void;
   private receiver: (chunk: Uint8Array) => void = () => {};
   private flushPosted = false;
+  /** The label of every send task (built once: a send is one task per request). */
+  private readonly sendLabel: string;
 
   constructor(
     private readonly sched: Scheduler,
@@ -21,6 +23,7 @@ export class LocalSocketTransport implements XsTransport {
     private readonly serverActor = "xenstored",
     label = clientActor,
   ) {
+    this.sendLabel = `sock:${clientActor}`;
     this.conn = server.connect({ domid: 0, label });
     this.unlisten = this.conn.onOutput(() => this.scheduleFlush());
   }
@@ -45,7 +48,7 @@ export class LocalSocketTransport implements XsTransport {
   }
 
   send(frame: Uint8Array): void {
-    this.sched.post(this.serverActor, `sock:${this.clientActor}`, () => this.conn.deliver(frame));
+    this.sched.post(this.serverActor, this.sendLabel, () => this.conn.deliver(frame));
   }
 
   onData(receiver: (chunk: Uint8Array) => void): void {
