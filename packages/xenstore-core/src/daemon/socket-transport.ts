@@ -60,10 +60,12 @@ export interface SocketTransportStats {
   writeStalls: number;
   /** times reading was paused because input was held back */
   readPauses: number;
+  /** reads go to the shared buffer (readIntoShared), not through 'data' */
+  sharedRead: boolean;
 }
 
 export class SocketTransport {
-  readonly stats: SocketTransportStats = { writeStalls: 0, readPauses: 0 };
+  readonly stats: SocketTransportStats = { writeStalls: 0, readPauses: 0, sharedRead: false };
   private flushing = false;
   private again = false;
   private waitingDrain = false;
@@ -89,7 +91,8 @@ export class SocketTransport {
     // the server closed it: a fatal protocol error (cx handle_input(): len >
     // XENSTORE_PAYLOAD_MAX → ignore_connection()), RELEASE of its domain, daemon stop
     this.offClose = conn.onClose(() => this.end());
-    if (readIntoShared(socket, (n) => this.input(SHARED_READ, n, true)) === false) {
+    this.stats.sharedRead = readIntoShared(socket, (n) => this.input(SHARED_READ, n, true));
+    if (!this.stats.sharedRead) {
       // a Buffer is a Uint8Array: no wrapper per read
       socket.on("data", (d: Buffer) => this.input(d, d.length, false));
     }

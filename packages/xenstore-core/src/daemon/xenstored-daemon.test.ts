@@ -137,6 +137,59 @@ describe("XenstoredDaemon", () => {
     expect(text(await c.reply(3))).toBe("OK\0");
   });
 
+  it.each([
+    ["the shared read buffer", false],
+    ["Node's 'data' path", true],
+  ])(
+    "%s: replies are right whatever the chunking, with two clients' reads interleaved",
+    async (_name, dataPath) => {
+      const d = await start();
+      const prev = process.env.XENSIM_NO_USER_BUFFER;
+      if (dataPath) process.env.XENSIM_NO_USER_BUFFER = "1";
+      let a: XsSocketClient;
+      let b: XsSocketClient;
+      try {
+        a = await client();
+        b = await client();
+      } finally {
+        if (prev === undefined) delete process.env.XENSIM_NO_USER_BUFFER;
+        else process.env.XENSIM_NO_USER_BUFFER = prev;
+      }
+      await until(() => d.stats().connections === 2);
+      // this Node has what readIntoShared() needs (Node 20 is the supported runtime)
+      expect(d.stats().sharedReadConnections).toBe(dataPath ? 0 : 2);
+      // a's stream: several whole frames in one chunk, then frames split across chunks (in the
+      // header and in the payload), b's whole frames landing between a's partial reads: each
+      // read overwrites the shared buffer, so a's partial frames must have been copied out
+      const aFrames: Uint8Array[] = [];
+      for (let i = 0; i < 6; i++)
+        aFrames.push(XsRequest.write(`/a/${i}`, `va${i}-${"z".repeat(i * 50)}`, { reqId: 100 + i }));
+      const aBytes = concat(aFrames);
+      const cuts = [
+        0,
+        aFrames[0]!.length + aFrames[1]!.length + 5,
+        aBytes.length - 200,
+        aBytes.length - 3,
+        aBytes.length,
+      ];
+      for (let k = 0; k + 1 < cuts.length; k++) {
+        a.send(aBytes.subarray(cuts[k], cuts[k + 1]));
+        await new Promise((r) => setImmediate(r));
+        b.send(XsRequest.write(`/b/${k}`, `vb${k}`.repeat(30), { reqId: 200 + k }));
+        expect(text(await b.reply(200 + k))).toBe("OK\0");
+      }
+      for (let i = 0; i < 6; i++) expect(text(await a.reply(100 + i))).toBe("OK\0");
+      for (let i = 0; i < 6; i++)
+        expect(text(await call(b, XsRequest.read(`/a/${i}`, { reqId: 300 + i }), 300 + i))).toBe(
+          `va${i}-${"z".repeat(i * 50)}`,
+        );
+      for (let k = 0; k < 4; k++)
+        expect(text(await call(a, XsRequest.read(`/b/${k}`, { reqId: 400 + k }), 400 + k))).toBe(
+          `vb${k}`.repeat(30),
+        );
+    },
+  );
+
   it("a client that never reads stalls only itself (backpressure), and its events are capped", async () => {
     const d = await start({ quotas: { queuedEvents: 64 } });
     // a raw socket that registers a watch and then never reads

@@ -53,6 +53,8 @@ export interface DaemonStats {
   socketBufferedBytes: number;
   /** watch events dropped because a connection's queue was full, since start */
   droppedEvents: number;
+  /** open connections reading into the shared buffer (the others take Node's 'data' path) */
+  sharedReadConnections: number;
 }
 
 /**
@@ -236,7 +238,9 @@ export class XenstoredDaemon {
     let queuedOutputBytes = 0;
     let heldInputBytes = 0;
     let socketBufferedBytes = 0;
+    let sharedReadConnections = 0;
     for (const t of this.transports) {
+      if (t.stats.sharedRead) sharedReadConnections++;
       queuedOutputBytes += t.conn.outputBytes;
       heldInputBytes += t.conn.inputBytes;
       socketBufferedBytes += t.socket.writableLength;
@@ -247,6 +251,7 @@ export class XenstoredDaemon {
       heldInputBytes,
       socketBufferedBytes,
       droppedEvents: this.droppedEvents,
+      sharedReadConnections,
     };
   }
 
