@@ -8,11 +8,20 @@
 //   repository, so its figures are baseline constants here (C_OPS_PER_S below);
 // * `xenstore.Wn.growth_10x` — (time at 10n / time at n) / 10, n = the workload's size (keys,
 //   children, transactions, writes, ops; each time the best of a few runs): ≈1 means linear;
+// * `xenstore.Wn.gc_share` — the share of the timed run (at size n) spent in V8's garbage
+//   collector (v8.GCProfiler), and `xenstore.Wn.growth_10x_excl_gc` — growth_10x without that
+//   time: what a C store, which has no collector, would compare with. Every store node survives,
+//   so the young generation copies and promotes it; at n = 10k nearly all of a run fits in the
+//   young generation, at 100k it does not (more GC per op, not a longer walk);
+// * `xenstore.hash_floor.growth_10x_excl_gc` — the same figure for the bare hash-table work of
+//   W1 (a JS Map of W1's n keys, set then read back): what caches alone give at these sizes on
+//   this machine, a floor any store with one hash table per directory shows;
 // * `xenstore.heap_bytes_per_node` — heap growth per node after building W1's store at full size,
 //   measured in a child `node --expose-gc` process so that garbage is collected before reading
 //   the heap.
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { GCProfiler } from "node:v8";
 import type { BenchModule, BenchOptions, Figures } from "../../../scripts/bench-kit.ts";
 import { timeSync } from "../../../scripts/bench-kit.ts";
 import { encodeString, XenStoreServer, XsType } from "../src/index.ts";
@@ -50,23 +59,33 @@ function fill(c: Client, n: number): void {
   for (let i = 0; i < n; i++) must(c.write(`/local/domain/1/data/k${i}`, `v${i}`));
 }
 
-/** A workload at size n: seconds for its timed part and the number of ops it counts. */
-type Workload = (n: number) => { secs: number; ops: number };
+/** A workload at size n: seconds for its timed part (`gc` of them in the GC) and its op count. */
+type Workload = (n: number) => { secs: number; ops: number; gc: number };
+
+/** timeSync, and the seconds V8's collector took meanwhile. */
+function timed(f: () => void): { secs: number; gc: number } {
+  const p = new GCProfiler();
+  p.start();
+  const secs = timeSync(f);
+  let gc = 0;
+  for (const s of p.stop().statistics) gc += s.cost;
+  return { secs, gc: gc / 1e6 };
+}
 
 /** W1: write n distinct keys. */
 const w1: Workload = (n) => {
   const c = new XenStoreServer().direct(0);
-  return { secs: timeSync(() => fill(c, n)), ops: n };
+  return { ...timed(() => fill(c, n)), ops: n };
 };
 
 /** W2: read W1's n keys back. */
 const w2: Workload = (n) => {
   const c = new XenStoreServer().direct(0);
   fill(c, n);
-  const secs = timeSync(() => {
+  const t = timed(() => {
     for (let i = 0; i < n; i++) must(c.read(`/local/domain/1/data/k${i}`));
   });
-  return { secs, ops: n };
+  return { ...t, ops: n };
 };
 
 /**
@@ -81,7 +100,7 @@ const w3 =
     const c = new XenStoreServer().direct(0);
     fill(c, n);
     const request = encodeString("/local/domain/1/data");
-    const secs = timeSync(() => {
+    const t = timed(() => {
       for (let i = 0; i < listings; i++) {
         let count: number;
         if (decode) count = must(c.directory("/local/domain/1/data")).length;
@@ -93,20 +112,20 @@ const w3 =
         if (count !== n) throw new Error("W3 listing size");
       }
     });
-    return { secs, ops: listings };
+    return { ...t, ops: listings };
   };
 
 /** W4: n transactions of 10 writes each. */
 const w4: Workload = (n) => {
   const c = new XenStoreServer().direct(0);
-  const secs = timeSync(() => {
+  const t = timed(() => {
     for (let i = 0; i < n; i++) {
       const tx = must(c.transactionStart());
       for (let j = 0; j < 10; j++) must(c.write(`/local/domain/2/t${i}/k${j}`, "x", tx));
       must(c.transactionEnd(tx, true));
     }
   });
-  return { secs, ops: n };
+  return { ...t, ops: n };
 };
 
 /** W5: 1000 watches, then n writes below them; ops = events delivered (n + 1000 initial). */
@@ -116,12 +135,12 @@ const w5: Workload = (n) => {
   const c = server.direct(0, () => {
     events++;
   });
-  const secs = timeSync(() => {
+  const t = timed(() => {
     for (let i = 0; i < 1000; i++) must(c.watch(`/local/domain/3/w${i}`, `t${i}`));
     for (let i = 0; i < n; i++) must(c.write(`/local/domain/3/w${i % 1000}/x`, "v"));
   });
   if (events !== n + 1000) throw new Error(`W5 delivered ${events}, expected ${n + 1000}`);
-  return { secs, ops: events };
+  return { ...t, ops: events };
 };
 
 /** W6: n ops, 70% read / 20% write / 10% directory over 100 dirs × 100 keys. */
@@ -130,7 +149,7 @@ const w6: Workload = (n) => {
   for (let j = 0; j < 100; j++)
     for (let m = 0; m < 100; m++) must(c.write(`/local/domain/4/d${j}/k${m}`, "v"));
   const rnd = splitmix32(42);
-  const secs = timeSync(() => {
+  const t = timed(() => {
     for (let i = 0; i < n; i++) {
       const r = rnd() % 100;
       const j = rnd() % 100;
@@ -139,11 +158,25 @@ const w6: Workload = (n) => {
       else must(c.directory(`/local/domain/4/d${j}`));
     }
   });
-  return { secs, ops: n };
+  return { ...t, ops: n };
+};
+
+/** The hash-table floor: a JS Map of W1's n keys, set then read back (ops = 2n). */
+const hashFloor: Workload = (n) => {
+  const keys: string[] = [];
+  for (let i = 0; i < n; i++) keys.push(`k${i}`);
+  let sum = 0;
+  const t = timed(() => {
+    const m = new Map<string, { v: number }>();
+    for (let i = 0; i < n; i++) m.set(keys[i]!, { v: i });
+    for (let i = 0; i < n; i++) sum += m.get(`k${i}`)!.v;
+  });
+  if (sum !== (n * (n - 1)) / 2) throw new Error("hash floor");
+  return { ...t, ops: 2 * n };
 };
 
 /** Best (shortest) of `runs` runs. */
-function best(w: Workload, n: number, runs: number): { secs: number; ops: number } {
+function best(w: Workload, n: number, runs: number): { secs: number; ops: number; gc: number } {
   let b = w(n);
   for (let r = 1; r < runs; r++) {
     const x = w(n);
@@ -207,7 +240,12 @@ export async function run({ quick }: BenchOptions): Promise<Figures> {
     f[`xenstore.${name}`] = opsPerS;
     f[`xenstore.${name}.ratio_vs_c`] = opsPerS / C_OPS_PER_S[name];
     f[`xenstore.${name}.growth_10x`] = big.secs / small.secs / 10;
+    f[`xenstore.${name}.gc_share`] = big.gc / big.secs;
+    f[`xenstore.${name}.growth_10x_excl_gc`] = (big.secs - big.gc) / (small.secs - small.gc) / 10;
   }
+  const fb = best(hashFloor, N, runs);
+  const fs = best(hashFloor, N / 10, runs + 2);
+  f["xenstore.hash_floor.growth_10x_excl_gc"] = (fb.secs - fb.gc) / (fs.secs - fs.gc) / 10;
   const d = best(w3(L, true), N, runs);
   f["xenstore.W3.decoded_to_strings"] = d.ops / d.secs;
   f["xenstore.heap_bytes_per_node"] = heapBytesPerNode(N);
