@@ -135,6 +135,28 @@ describe("Scheduler", () => {
     expect(log).toEqual(["b0@2", "a@3", "b1@4", "late@5", "b2@6", "b3@7", "b4@8", "b5@9", "b6@10"]);
   });
 
+  it("gives a quiet continuation exactly 17 turns (16 quiet ones and the turn back to the loop)", async () => {
+    // The boundary of the settling rule, pinned: a post after 17 plain awaits still lands within
+    // the step that started the chain; after 18 it comes one step later.
+    const lateAfter = async (awaits: number): Promise<string[]> => {
+      const s = new Scheduler();
+      const log: string[] = [];
+      s.post("guest", "start", async () => {
+        for (let i = 0; i < awaits; i++) await null;
+        s.post("guest", "late", () => log.push("late"));
+      });
+      const backend = (i: number): void => {
+        log.push(`b${i}`);
+        if (i < 2) s.post("backend", `b${i + 1}`, () => backend(i + 1));
+      };
+      s.post("backend", "b0", () => backend(0));
+      await s.run();
+      return log;
+    };
+    expect(await lateAfter(17)).toEqual(["b0", "late", "b1", "b2"]);
+    expect(await lateAfter(18)).toEqual(["b0", "b1", "late", "b2"]);
+  });
+
   it("reports a throwing task with its actor and label", async () => {
     const s = new Scheduler();
     s.post("dom1", "boom", () => {
