@@ -21,6 +21,27 @@ const IN_HIGH = 64 * 1024;
 const SHARED_READ = new Uint8Array(64 * 1024);
 
 /**
+ * Whole frames are copied out of SHARED_READ into slabs (a slice of a slab, unlike a small
+ * `bytes.slice()`, is not moved out of the JS heap with a malloc when viewed by subarray).
+ * Slices are never reused: whatever keeps a payload (a trace listener) keeps its bytes.
+ */
+const IN_SLAB = 16 * 1024;
+let inSlab = new Uint8Array(IN_SLAB);
+let inSlabUsed = 0;
+
+function copyFrame(bytes: Uint8Array, off: number, end: number): Uint8Array {
+  const n = end - off;
+  if (inSlabUsed + n > IN_SLAB) {
+    inSlab = new Uint8Array(Math.max(IN_SLAB, n));
+    inSlabUsed = 0;
+  }
+  const b = inSlab.subarray(inSlabUsed, inSlabUsed + n);
+  b.set(bytes.subarray(off, end));
+  inSlabUsed = (inSlabUsed + n + 7) & ~7;
+  return b;
+}
+
+/**
  * Makes `socket` read into SHARED_READ and call `onRead(n)` instead of emitting 'data': what
  * Node's documented `onread: { buffer, callback }` option of `new net.Socket()` does (Node
  * PR #25436). That saves, per read, the 64 KiB allocation of a fresh Buffer, the Readable
@@ -155,7 +176,7 @@ export class SocketTransport {
             this.corked = true;
           }
           // processed in place: a 'data' chunk is a fresh buffer Node never reuses
-          if (shared) this.conn.deliverWhole(bytes.slice(off, frameEnd), 0, frameEnd - off);
+          if (shared) this.conn.deliverWhole(copyFrame(bytes, off, frameEnd), 0, frameEnd - off);
           else this.conn.deliverWhole(bytes, off, frameEnd);
           off = frameEnd;
           // the reply normally left already (the connection notified us); this catches

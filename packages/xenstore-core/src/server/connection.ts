@@ -326,7 +326,7 @@ export class XsConnection {
     if (this._closed) return;
     // encodeFrame()'s bytes, written without a DataView per reply (one per request)
     const p = frame.payload;
-    const bytes = new Uint8Array(XS_HEADER_SIZE + p.length);
+    const bytes = allocOutput(XS_HEADER_SIZE + p.length);
     writeU32(bytes, 0, frame.type);
     writeU32(bytes, 4, frame.reqId);
     writeU32(bytes, 8, frame.txId);
@@ -366,6 +366,29 @@ export class XsConnection {
     if (c <= 0) this.mergeable.delete(key);
     else this.mergeable.set(key, c);
   }
+}
+
+/**
+ * Replies are carved from slabs, as Node's Buffer.allocUnsafe() pool does: a small
+ * `new Uint8Array(n)` lives in the JS heap, and the moment a transport hands it to the OS
+ * (net's Buffer view of it) V8 moves it out with a malloc; a larger one is a calloc of its
+ * own. A slice of a slab is neither. Slices never overlap and are never reused, so a reply
+ * that is still queued (or kept by whoever took it) keeps its bytes; a slab lives as long as
+ * any of its slices.
+ */
+const SLAB_SIZE = 16 * 1024;
+let slab = new Uint8Array(SLAB_SIZE);
+let slabUsed = 0;
+
+function allocOutput(n: number): Uint8Array {
+  if (n > SLAB_SIZE >>> 3) return new Uint8Array(n);
+  if (slabUsed + n > SLAB_SIZE) {
+    slab = new Uint8Array(SLAB_SIZE);
+    slabUsed = 0;
+  }
+  const b = slab.subarray(slabUsed, slabUsed + n);
+  slabUsed = (slabUsed + n + 7) & ~7;
+  return b;
 }
 
 /** A little-endian u32 (xsd_sockmsg fields) without a DataView per read. */
