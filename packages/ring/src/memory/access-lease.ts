@@ -27,7 +27,17 @@ export class AccessLease {
   // Held weakly: a watcher (a ring's slot cursor) must not outlive its ring because of a lease.
   #watchers: WeakRef<LeaseWatcher>[] | undefined;
 
-  constructor(readonly what: string) {}
+  #what: string | (() => string);
+
+  /** `what` names the page for error messages; a function defers building it until one is thrown. */
+  constructor(what: string | (() => string)) {
+    this.#what = what;
+  }
+
+  get what(): string {
+    if (typeof this.#what === "function") this.#what = this.#what();
+    return this.#what;
+  }
 
   /** True once `end` was called. Cheap enough for the hot path. */
   get ended(): boolean {

@@ -30,7 +30,11 @@ export interface OutOfMemory {
 export type ReleaseObserver = (domid: number, gfn: Gfn) => void;
 
 interface Frame {
-  readonly buffer: ArrayBuffer;
+  // Created on first access (page/frameBuffer), not at allocation: a guest allocates many pages
+  // it may never touch (netfront posts 256 rx buffers per queue), and an untouched page reads as
+  // zeroes either way. Once created, a frame keeps its buffer for good: a stale foreign mapping
+  // must keep seeing whatever the frame's next owner writes (the XSA-396 hazard, see top).
+  buffer: ArrayBuffer | null;
   lease: AccessLease | undefined; // set while allocated
 }
 
@@ -69,12 +73,13 @@ export class GuestMemory {
     const gfn = this.#free.pop() ?? this.#next++;
     let frame = this.#frames.get(gfn);
     if (frame === undefined) {
-      frame = { buffer: new ArrayBuffer(PAGE_SIZE), lease: undefined };
+      frame = { buffer: null, lease: undefined };
       this.#frames.set(gfn, frame);
-    } else if (options.zeroed ?? true) {
+    } else if ((options.zeroed ?? true) && frame.buffer !== null) {
       new Uint8Array(frame.buffer).fill(0);
     }
-    frame.lease = new AccessLease(`d${this.domid} gfn ${hex(gfn)}`);
+    const domid = this.domid;
+    frame.lease = new AccessLease(() => `d${domid} gfn ${hex(gfn)}`);
     this.#allocated++;
     return gfn;
   }
@@ -111,6 +116,7 @@ export class GuestMemory {
   /** The owner's writable view of an allocated frame. Throws RangeError if not allocated. */
   page(gfn: Gfn): WritablePage {
     const frame = this.#allocatedFrame(gfn);
+    frame.buffer ??= new ArrayBuffer(PAGE_SIZE);
     return new PageView(frame.buffer, frame.lease as AccessLease, true);
   }
 
@@ -125,7 +131,9 @@ export class GuestMemory {
    */
   frameBuffer(gfn: Gfn): ArrayBuffer | undefined {
     const frame = this.#frames.get(gfn);
-    return frame?.lease === undefined ? undefined : frame.buffer;
+    if (frame?.lease === undefined) return undefined;
+    frame.buffer ??= new ArrayBuffer(PAGE_SIZE);
+    return frame.buffer;
   }
 
   #allocatedFrame(gfn: Gfn): Frame {
