@@ -276,6 +276,20 @@ describe("exploreHandshake: peer profiles around any driver pair", () => {
     expect(dev.fronts[0]!.seen).toEqual([]); // the frontend driver never saw the device
   });
 
+  it("closed + suspend right after the plug: the old backend's probe error does not haunt the new one", async () => {
+    // The explorer's shrunk case: the boot plug's backend is still probing when suspend tears its
+    // directory down, so it fails xenbus_read_otherend_details and writes its error node
+    // (hostile-peers D2). That node describes the old incarnation: the re-created backend, closed
+    // cleanly by the `closed` frontend, must not be reported "closed with dom0 error".
+    const token =
+      "xs1.eyJ2IjoxLCJtIjoibCIsInciOiJwaW5nO2Zyb250ZW5kPWNsb3NlZCIsImYiOltdLCJmcyI6MCwicyI6IiIsImMiOltbInN1c3BlbmQiLDFdXX0";
+    expect(decodeToken(token)).toMatchObject({ workload: "ping;frontend=closed", schedule: [] });
+    const r = await replayHandshake(ping(), token);
+    const errors = r.machine.sched.trace.all().filter((x) => x.kind === "xenbus.dev_error");
+    expect(errors.map((x) => x.details.error)).toEqual(["2 reading other end details from backend/ping/1/0"]);
+    expect(r.failures).toEqual([]);
+  });
+
   it("skip-initwait: the frontend never sees InitWait; a netfront-like frontend is caught", async () => {
     const r = await replayHandshake(ping(), plainToken({ backend: "skip-initwait" }));
     expect(r.failures).toEqual([]);

@@ -443,6 +443,17 @@ export class Sut {
    * it; recreating it while dom0 still has the old device bound made the old instance read the
    * new directory (it failed "parsing …/mac"). So the toolstack waits until dom0 has unbound
    * every old backend device *and* unmapped the guest's pages.
+   *
+   * Once dom0 has let go, the old backends' error nodes (`<dom0>/error/backend/<type>/<domid>/<devid>`)
+   * go too. A backend still probing when its directory vanished fails
+   * xenbus_read_otherend_details and leaves "2 reading other end details from …" there
+   * (xenbus_dev_fatal, hostile-peers D2) — real behaviour, but of the *old* incarnation. A real
+   * save/restore or migration builds the resumed guest as a new domain with a new domid, so its
+   * backends live at new paths and that node never sits beside them (xenopsd's
+   * rm_device_state removes it outright; libxl__device_destroy leaves it, harmlessly, under the
+   * dead domid). Here the guest keeps its domid and the re-created backends reuse the old paths,
+   * so a left-over node would be read as the new device's error: a frontend that then closes
+   * cleanly (the `closed` peer profile) would be reported "closed with dom0 error".
    */
   private async suspendResume(): Promise<void> {
     const m = this.m;
@@ -466,6 +477,13 @@ export class Sut {
       if (!busy && !bound) break;
       await m.sched.sleep("toolstack", 10_000, "wait-unmap");
     }
+    await tools.xb.transaction(async (tx) => {
+      for (const sp of specs) {
+        const home = `/local/domain/${sp.backendDomid}`;
+        const node = backendPath(sp).slice(home.length + 1); // the backend's nodename, `backend/…`
+        await tools.xb.rm(tx, `${home}/error/${node}`).catch(() => undefined);
+      }
+    });
     for (const sp of specs) await tools.addDevice(sp);
     await this.guest.bus.resume();
   }
