@@ -49,8 +49,8 @@ function copyFrame(bytes: Uint8Array, off: number, end: number): Uint8Array {
  * request. net.Server has no such option for the sockets it accepts, so this sets the same
  * two slots the option sets (the socket's `kBuffer`/`kBufferCb` symbols, then
  * `handle.useUserBuffer()`, as net.js initSocketHandle() does); pause()/resume(), 'end' and
- * 'close' then work as documented for `onread`. Only when every piece is there as Node 12–22
- * lays it out; otherwise returns false and the caller uses 'data'. `XENSIM_NO_USER_BUFFER=1`
+ * 'close' then work as documented for `onread`. Only when every piece is there as net.js has
+ * laid it out since that PR (checked on Node 20, the supported runtime); otherwise returns false and the caller uses 'data'. `XENSIM_NO_USER_BUFFER=1`
  * forces the 'data' path (to compare, or should a Node release change this).
  */
 function readIntoShared(socket: Socket, onRead: (n: number) => void): boolean {
