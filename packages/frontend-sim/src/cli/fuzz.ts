@@ -148,7 +148,8 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   if (args.flags.has("list-hostile")) {
-    for (const h of HOSTILE) console.log(`${h.name.padEnd(26)} ${h.dev} ${h.peer.padEnd(8)} ${h.description}`);
+    for (const h of HOSTILE)
+      console.log(`${h.name.padEnd(26)} ${h.dev} ${h.peer.padEnd(8)} ${h.description}`);
     return 0;
   }
   if (args.flags.has("merge")) return merge(args.positionals);
