@@ -1,8 +1,8 @@
 // Typed, wire-free read accessors over a server's state (tests, invariant checks, tools).
 import { omForEach, omKeys } from "../pds/ordered-map.ts";
-import { childPath, splitPath } from "../store/paths.ts";
+import { childPath } from "../store/paths.ts";
 import { formatPerms, type Perms } from "../store/permissions.ts";
-import { lookup } from "../store/tree.ts";
+import { lookupPath, type XsNode } from "../store/tree.ts";
 import { bytesToLatin1, latin1ToBytes } from "../wire/payload.ts";
 import type { XenStoreServer } from "./xenstore-server.ts";
 
@@ -19,7 +19,9 @@ export class StoreView {
 
   private node(path: string) {
     if (!path.startsWith("/")) return undefined;
-    return lookup(this.server.db.root, splitPath(path));
+    // Walks the path's components in place (no array of them): the explorer reads state nodes
+    // through here after every scheduler step.
+    return lookupPath(this.server.db.root, path);
   }
 
   /** Value bytes of a node of the live store (no permission checks), or undefined. */
@@ -98,7 +100,7 @@ export class StoreView {
 
   /** Visits every node of the live store, parents before children, children in creation order. */
   walk(f: (path: string, value: Uint8Array, perms: Perms) => void): void {
-    const rec = (path: string, n: ReturnType<typeof lookup>) => {
+    const rec = (path: string, n: XsNode | undefined) => {
       if (!n) return;
       f(path, latin1ToBytes(n.value), n.perms);
       omForEach(n.children, (name, c) => rec(childPath(path, name), c));
