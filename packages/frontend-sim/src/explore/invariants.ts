@@ -5,11 +5,11 @@ import type { Machine } from "../host/machine.ts";
 import { backendPath, frontendPath } from "../host/toolstack/device-spec.ts";
 import type { DeviceKit, StoreReader } from "./devices.ts";
 
+/** Reads the live store of whichever xenstored runs now (a live update replaces the server). */
 export function storeReader(m: Machine): StoreReader {
-  const store = m.platform.xenstored.store;
   return {
-    readString: (p) => store.readString(p),
-    list: (p) => store.list(p) ?? [],
+    readString: (p) => m.platform.xenstored.store.readString(p),
+    list: (p) => m.platform.xenstored.store.list(p) ?? [],
   };
 }
 

@@ -302,10 +302,19 @@ export class Sut {
     const target = k < 0 ? s.steps + IDLE_STEP_CAP : s.steps + k;
     const reader = storeReader(this.m);
     let stepFailure: string[] = [];
+    // The step checks read only the store: re-run them when it changed (every mutation of the
+    // live tree bumps its serial; a live update brings a new store object).
+    let checkedDb: object | null = null;
+    let checkedSerial = -1;
     try {
       const r = await s.run({
         until: () => {
-          stepFailure = stepInvariants(reader, this.devices);
+          const db = this.m.platform.xenstored.db;
+          if (db !== checkedDb || db.serial !== checkedSerial) {
+            checkedDb = db;
+            checkedSerial = db.serial;
+            stepFailure = stepInvariants(reader, this.devices);
+          }
           return stepFailure.length > 0 || s.steps >= target;
         },
         maxTimeNs: s.now + timeNs,
