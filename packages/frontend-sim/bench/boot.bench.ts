@@ -52,7 +52,7 @@ async function boots(n: number, devices: boolean): Promise<number> {
 
 export async function run({ quick }: BenchOptions): Promise<Record<string, number>> {
   const n = quick ? 8 : 48;
-  await boots(4, true); // warm-up
+  await boots(quick ? 4 : 48, true); // warm-up: the JIT settles after a few dozen boots
   const full = await boots(n, true);
   const bare = await boots(n, false);
   return {
