@@ -3,31 +3,15 @@
 // does not touch it), and it validates req_prod before consuming anything.
 
 import { encodeStruct, type StructValue } from "../layout/struct-codec.ts";
-import type { AccessLease } from "../memory/access-lease.ts";
 import type { PageSequence } from "./page-sequence.ts";
+import { REQ_EVENT, REQ_PROD, RingEnd, RSP_EVENT, RSP_PROD } from "./ring-end.ts";
 import type { RingError } from "./ring-error.ts";
-import { ringSize, u32 } from "./ring-index.ts";
+import { u32 } from "./ring-index.ts";
 import type { RingProtocol } from "./ring-protocol.ts";
-import { RingSlots } from "./ring-slots.ts";
-import { SHARED_RING_HEADER, SharedRingHeader } from "./shared-ring.ts";
-import { notASnapshotFor, SlotSnapshot } from "./slot-snapshot.ts";
+import { SlotSnapshot } from "./slot-snapshot.ts";
 import type { SlotWriter } from "./slot-writer.ts";
 
-const REQ_PROD = SHARED_RING_HEADER.fields.req_prod.offset;
-const REQ_EVENT = SHARED_RING_HEADER.fields.req_event.offset;
-const RSP_PROD = SHARED_RING_HEADER.fields.rsp_prod.offset;
-const RSP_EVENT = SHARED_RING_HEADER.fields.rsp_event.offset;
-
-export class BackRing<P extends RingProtocol = RingProtocol> {
-  /** RING_SIZE: entries, a power of two. */
-  readonly size: number;
-  /** Raw view of the shared header (what the peer sees and may scribble on). */
-  readonly header: SharedRingHeader;
-  readonly #mask: number;
-  readonly #slots: RingSlots;
-  readonly #hdr: DataView;
-  readonly #hdrLease: AccessLease;
-  readonly #reqSize: number;
+export class BackRing<P extends RingProtocol = RingProtocol> extends RingEnd<P> {
   #rspProdPvt: number;
   #reqCons: number;
   #reqLimit: number; // req_cons may advance up to here (last validated, clamped count)
@@ -38,20 +22,8 @@ export class BackRing<P extends RingProtocol = RingProtocol> {
     return new BackRing(seq, protocol, index >>> 0);
   }
 
-  private constructor(
-    readonly seq: PageSequence,
-    readonly protocol: P,
-    index: number,
-  ) {
-    this.size = ringSize(protocol.slotSize, seq.pageCount);
-    if (this.size === 0) throw new RangeError(`${protocol.name}: no slot fits in ${seq.pageCount} page(s)`);
-    this.#mask = this.size - 1;
-    this.header = new SharedRingHeader(seq);
-    this.#slots = new RingSlots(seq, protocol.slotSize, this.size, protocol.response.size);
-    const page0 = seq.pageInternals(0);
-    this.#hdr = page0.dv;
-    this.#hdrLease = page0.lease;
-    this.#reqSize = protocol.request.size;
+  private constructor(seq: PageSequence, protocol: P, index: number) {
+    super(seq, protocol, protocol.response.size);
     this.#rspProdPvt = this.#reqCons = this.#reqLimit = this.#lastReqProd = index;
   }
 
@@ -69,8 +41,7 @@ export class BackRing<P extends RingProtocol = RingProtocol> {
    * RING_REQUEST_PROD_OVERFLOW. A valid count makes that many requests available to takeRequest.
    */
   unconsumedRequests(): number | RingError {
-    this.#hdrLease.check();
-    const prod = this.#hdr.getUint32(REQ_PROD, true);
+    const prod = this.readIndex(REQ_PROD);
     if (u32(prod - this.#rspProdPvt) > this.size) {
       return { kind: "request-prod-overflow", prod, rspProdPvt: this.#rspProdPvt, size: this.size };
     }
@@ -84,7 +55,7 @@ export class BackRing<P extends RingProtocol = RingProtocol> {
     const n = Math.min(req, room);
     this.#reqLimit = (cons + n) >>> 0;
     // RING_COPY_REQUEST for every validated request, now, in one pass (ring-slots.ts).
-    this.#slots.snapshot(cons, n);
+    this.slots.snapshot(cons, n);
     return n;
   }
 
@@ -97,8 +68,7 @@ export class BackRing<P extends RingProtocol = RingProtocol> {
   takeRequest(into: SlotSnapshot<P["request"]>): boolean {
     const cons = this.#reqCons;
     if (cons === this.#reqLimit) return false;
-    if (into.byteLength !== this.#reqSize) notASnapshotFor(this.protocol.name);
-    this.#slots.take(cons & this.#mask, into);
+    this.takeSlot(cons, into, this.protocol.request);
     this.#reqCons = (cons + 1) >>> 0;
     return true;
   }
@@ -116,7 +86,7 @@ export class BackRing<P extends RingProtocol = RingProtocol> {
     const pvt = this.#rspProdPvt;
     if (pvt === this.#reqCons) return undefined;
     this.#rspProdPvt = (pvt + 1) >>> 0;
-    return this.#slots.writer(pvt & this.#mask);
+    return this.slots.writer(pvt & this.mask);
   }
 
   /** nextResponse + encode the given fields. False when no consumed request awaits a response. */
@@ -129,18 +99,12 @@ export class BackRing<P extends RingProtocol = RingProtocol> {
 
   /** RING_PUSH_RESPONSES */
   pushResponses(): void {
-    this.#hdrLease.check();
-    this.#hdr.setUint32(RSP_PROD, this.#rspProdPvt, true);
+    this.publish(RSP_PROD, this.#rspProdPvt);
   }
 
   /** RING_PUSH_RESPONSES_AND_CHECK_NOTIFY: publish, then true iff rsp_event ∈ (old, new]. */
   pushResponsesAndCheckNotify(): boolean {
-    this.#hdrLease.check();
-    const hdr = this.#hdr;
-    const oldProd = hdr.getUint32(RSP_PROD, true);
-    const newProd = this.#rspProdPvt;
-    hdr.setUint32(RSP_PROD, newProd, true);
-    return (newProd - hdr.getUint32(RSP_EVENT, true)) >>> 0 < (newProd - oldProd) >>> 0; // mustNotify
+    return this.publishAndCheckNotify(RSP_PROD, RSP_EVENT, this.#rspProdPvt);
   }
 
   /**
@@ -156,8 +120,7 @@ export class BackRing<P extends RingProtocol = RingProtocol> {
 
   /** Write req_event directly, for custom batching. */
   setRequestEvent(value: number): void {
-    this.#hdrLease.check();
-    this.#hdr.setUint32(REQ_EVENT, value >>> 0, true);
+    this.writeEvent(REQ_EVENT, value);
   }
 
   /** RING_REQUEST_CONS_OVERFLOW(r, cons): no room left to answer a request at `cons`. */

@@ -3,31 +3,16 @@
 // read a request through it. Every peer-written index is validated before use (ring-error.ts).
 
 import { encodeStruct, type StructValue } from "../layout/struct-codec.ts";
-import type { AccessLease } from "../memory/access-lease.ts";
 import type { PageSequence } from "./page-sequence.ts";
+import { REQ_EVENT, REQ_PROD, RingEnd, RSP_EVENT, RSP_PROD } from "./ring-end.ts";
 import type { RingError } from "./ring-error.ts";
-import { ringSize, u32 } from "./ring-index.ts";
+import { u32 } from "./ring-index.ts";
 import type { RingProtocol } from "./ring-protocol.ts";
-import { RingSlots } from "./ring-slots.ts";
-import { initSharedRing, SHARED_RING_HEADER, SharedRingHeader } from "./shared-ring.ts";
-import { notASnapshotFor, SlotSnapshot } from "./slot-snapshot.ts";
+import { initSharedRing } from "./shared-ring.ts";
+import { SlotSnapshot } from "./slot-snapshot.ts";
 import type { SlotWriter } from "./slot-writer.ts";
 
-const REQ_PROD = SHARED_RING_HEADER.fields.req_prod.offset;
-const REQ_EVENT = SHARED_RING_HEADER.fields.req_event.offset;
-const RSP_PROD = SHARED_RING_HEADER.fields.rsp_prod.offset;
-const RSP_EVENT = SHARED_RING_HEADER.fields.rsp_event.offset;
-
-export class FrontRing<P extends RingProtocol = RingProtocol> {
-  /** RING_SIZE: entries, a power of two. */
-  readonly size: number;
-  /** Raw view of the shared header (what the peer sees and may scribble on). */
-  readonly header: SharedRingHeader;
-  readonly #mask: number;
-  readonly #slots: RingSlots;
-  readonly #hdr: DataView;
-  readonly #hdrLease: AccessLease;
-  readonly #rspSize: number;
+export class FrontRing<P extends RingProtocol = RingProtocol> extends RingEnd<P> {
   #reqProdPvt: number;
   #rspCons: number;
   #rspLimit: number; // last validated rsp_prod: responses up to here may be taken
@@ -44,20 +29,8 @@ export class FrontRing<P extends RingProtocol = RingProtocol> {
     return new FrontRing(seq, protocol, index >>> 0);
   }
 
-  private constructor(
-    readonly seq: PageSequence,
-    readonly protocol: P,
-    index: number,
-  ) {
-    this.size = ringSize(protocol.slotSize, seq.pageCount);
-    if (this.size === 0) throw new RangeError(`${protocol.name}: no slot fits in ${seq.pageCount} page(s)`);
-    this.#mask = this.size - 1;
-    this.header = new SharedRingHeader(seq);
-    this.#slots = new RingSlots(seq, protocol.slotSize, this.size, protocol.request.size);
-    const page0 = seq.pageInternals(0);
-    this.#hdr = page0.dv;
-    this.#hdrLease = page0.lease;
-    this.#rspSize = protocol.response.size;
+  private constructor(seq: PageSequence, protocol: P, index: number) {
+    super(seq, protocol, protocol.request.size);
     this.#reqProdPvt = this.#rspCons = this.#rspLimit = this.#lastRspProd = index;
   }
 
@@ -88,7 +61,7 @@ export class FrontRing<P extends RingProtocol = RingProtocol> {
     const pvt = this.#reqProdPvt;
     if ((pvt - this.#rspCons) >>> 0 >= this.size) return undefined;
     this.#reqProdPvt = (pvt + 1) >>> 0;
-    return this.#slots.writer(pvt & this.#mask);
+    return this.slots.writer(pvt & this.mask);
   }
 
   /** nextRequest + encode the given fields (others keep the slot's old bytes). False when full. */
@@ -101,18 +74,12 @@ export class FrontRing<P extends RingProtocol = RingProtocol> {
 
   /** RING_PUSH_REQUESTS: publish req_prod_pvt. */
   pushRequests(): void {
-    this.#hdrLease.check();
-    this.#hdr.setUint32(REQ_PROD, this.#reqProdPvt, true);
+    this.publish(REQ_PROD, this.#reqProdPvt);
   }
 
   /** RING_PUSH_REQUESTS_AND_CHECK_NOTIFY: publish, then true iff req_event ∈ (old, new]. */
   pushRequestsAndCheckNotify(): boolean {
-    this.#hdrLease.check();
-    const hdr = this.#hdr;
-    const oldProd = hdr.getUint32(REQ_PROD, true);
-    const newProd = this.#reqProdPvt;
-    hdr.setUint32(REQ_PROD, newProd, true);
-    return (newProd - hdr.getUint32(REQ_EVENT, true)) >>> 0 < (newProd - oldProd) >>> 0; // mustNotify
+    return this.publishAndCheckNotify(REQ_PROD, REQ_EVENT, this.#reqProdPvt);
   }
 
   /**
@@ -121,8 +88,7 @@ export class FrontRing<P extends RingProtocol = RingProtocol> {
    * responses available to takeResponse.
    */
   unconsumedResponses(): number | RingError {
-    this.#hdrLease.check();
-    const prod = this.#hdr.getUint32(RSP_PROD, true);
+    const prod = this.readIndex(RSP_PROD);
     const cons = this.#rspCons;
     const pending = u32(prod - cons);
     if (pending > this.size) return { kind: "response-prod-overflow", prod, cons, size: this.size };
@@ -134,7 +100,7 @@ export class FrontRing<P extends RingProtocol = RingProtocol> {
     }
     this.#lastRspProd = this.#rspLimit = prod;
     // RING_COPY_RESPONSE for every validated response, now, in one pass (ring-slots.ts).
-    this.#slots.snapshot(cons, pending);
+    this.slots.snapshot(cons, pending);
     return pending;
   }
 
@@ -147,8 +113,7 @@ export class FrontRing<P extends RingProtocol = RingProtocol> {
   takeResponse(into: SlotSnapshot<P["response"]>): boolean {
     const cons = this.#rspCons;
     if (cons === this.#rspLimit) return false;
-    if (into.byteLength !== this.#rspSize) notASnapshotFor(this.protocol.name);
-    this.#slots.take(cons & this.#mask, into);
+    this.takeSlot(cons, into, this.protocol.response);
     this.#rspCons = (cons + 1) >>> 0;
     return true;
   }
@@ -171,8 +136,7 @@ export class FrontRing<P extends RingProtocol = RingProtocol> {
 
   /** Write rsp_event directly, for custom batching (Linux xennet_open, blkif_interrupt). */
   setResponseEvent(value: number): void {
-    this.#hdrLease.check();
-    this.#hdr.setUint32(RSP_EVENT, value >>> 0, true);
+    this.writeEvent(RSP_EVENT, value);
   }
 
   /** RING_RESPONSE_PROD_OVERFLOW(r, prod) */
