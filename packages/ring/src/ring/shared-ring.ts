@@ -2,6 +2,7 @@
 // __name##_sring]: four u32 indices, a 4-byte private union (netif smartpoll, tapif msg) and
 // 44 bytes of padding; slots start at byte 64 of the first page.
 import { bytes, defineStruct, u32 } from "../layout/struct-layout.ts";
+import { defineU32Accessors } from "../layout/u32-accessors.ts";
 import type { PageSequence } from "./page-sequence.ts";
 
 export const SRING_HEADER_SIZE = 64;
@@ -22,33 +23,20 @@ const F = SHARED_RING_HEADER.fields;
  * objects read through it and validate; tests use it to play a hostile peer.
  */
 export class SharedRingHeader {
-  constructor(readonly seq: PageSequence) {}
+  declare reqProd: number;
+  declare reqEvent: number;
+  declare rspProd: number;
+  declare rspEvent: number;
 
-  get reqProd(): number {
-    return this.seq.getU32(F.req_prod.offset);
-  }
-  set reqProd(v: number) {
-    this.seq.setU32(F.req_prod.offset, v);
-  }
-  get reqEvent(): number {
-    return this.seq.getU32(F.req_event.offset);
-  }
-  set reqEvent(v: number) {
-    this.seq.setU32(F.req_event.offset, v);
-  }
-  get rspProd(): number {
-    return this.seq.getU32(F.rsp_prod.offset);
-  }
-  set rspProd(v: number) {
-    this.seq.setU32(F.rsp_prod.offset, v);
-  }
-  get rspEvent(): number {
-    return this.seq.getU32(F.rsp_event.offset);
-  }
-  set rspEvent(v: number) {
-    this.seq.setU32(F.rsp_event.offset, v);
-  }
+  constructor(readonly seq: PageSequence) {}
 }
+
+defineU32Accessors(SharedRingHeader, "seq", {
+  reqProd: F.req_prod,
+  reqEvent: F.req_event,
+  rspProd: F.rsp_prod,
+  rspEvent: F.rsp_event,
+});
 
 /**
  * SHARED_RING_INIT: producers 0, events 1 (so the first push notifies), pvt and pad zeroed.

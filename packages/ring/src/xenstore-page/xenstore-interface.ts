@@ -3,6 +3,7 @@
 // `evtchn_port` (offset 2076) is the newest field; older headers (Xen ≤ 4.17, as installed here)
 // end at 2076 — the field lies in bytes those versions leave unused.
 import { bytes, defineStruct, u32 } from "../layout/struct-layout.ts";
+import { defineU32Accessors } from "../layout/u32-accessors.ts";
 import type { WritablePage } from "../memory/page-view.ts";
 
 export const XENSTORE_RING_SIZE = 1024;
@@ -40,54 +41,25 @@ const F = XENSTORE_DOMAIN_INTERFACE.fields;
 
 /** Raw, unvalidated field access to a XenStore page: what either side can write at any time. */
 export class XenstoreInterface {
-  constructor(readonly page: WritablePage) {}
+  declare reqCons: number;
+  declare reqProd: number;
+  declare rspCons: number;
+  declare rspProd: number;
+  declare serverFeatures: number;
+  declare connection: number;
+  declare error: number;
+  declare evtchnPort: number;
 
-  get reqCons(): number {
-    return this.page.getU32(F.req_cons.offset);
-  }
-  set reqCons(v: number) {
-    this.page.setU32(F.req_cons.offset, v);
-  }
-  get reqProd(): number {
-    return this.page.getU32(F.req_prod.offset);
-  }
-  set reqProd(v: number) {
-    this.page.setU32(F.req_prod.offset, v);
-  }
-  get rspCons(): number {
-    return this.page.getU32(F.rsp_cons.offset);
-  }
-  set rspCons(v: number) {
-    this.page.setU32(F.rsp_cons.offset, v);
-  }
-  get rspProd(): number {
-    return this.page.getU32(F.rsp_prod.offset);
-  }
-  set rspProd(v: number) {
-    this.page.setU32(F.rsp_prod.offset, v);
-  }
-  get serverFeatures(): number {
-    return this.page.getU32(F.server_features.offset);
-  }
-  set serverFeatures(v: number) {
-    this.page.setU32(F.server_features.offset, v);
-  }
-  get connection(): number {
-    return this.page.getU32(F.connection.offset);
-  }
-  set connection(v: number) {
-    this.page.setU32(F.connection.offset, v);
-  }
-  get error(): number {
-    return this.page.getU32(F.error.offset);
-  }
-  set error(v: number) {
-    this.page.setU32(F.error.offset, v);
-  }
-  get evtchnPort(): number {
-    return this.page.getU32(F.evtchn_port.offset);
-  }
-  set evtchnPort(v: number) {
-    this.page.setU32(F.evtchn_port.offset, v);
-  }
+  constructor(readonly page: WritablePage) {}
 }
+
+defineU32Accessors(XenstoreInterface, "page", {
+  reqCons: F.req_cons,
+  reqProd: F.req_prod,
+  rspCons: F.rsp_cons,
+  rspProd: F.rsp_prod,
+  serverFeatures: F.server_features,
+  connection: F.connection,
+  error: F.error,
+  evtchnPort: F.evtchn_port,
+});
