@@ -1,8 +1,12 @@
 // DirectClient: an in-process client running the same handlers as wire frames, without
-// framing (benchmarks, tests). Results are typed; errors are errno names.
+// framing (benchmarks, tests). Results are typed; errors are errno names. One-path requests
+// whose strings a payload could carry as they are (latin1, no NUL in the path) skip the payload:
+// the server runs them on the strings (executePathRequest), exactly as it runs the decoded frame;
+// anything else is encoded and decoded as on the wire (chars above 0xff lose their high byte).
 import type { XsErrno } from "../wire/errors.ts";
 import { bytesToLatin1, encodeString, encodeStrings, encodeWrite, splitStrings } from "../wire/payload.ts";
 import { XsType } from "../wire/xs-wire.ts";
+import type { ExecResult, PathRequestType } from "./dispatch.ts";
 import type { Session } from "./session.ts";
 import type { XenStoreServer } from "./xenstore-server.ts";
 
@@ -50,12 +54,26 @@ export class DirectClient {
     }
   }
 
+  /** A one-path request on its strings (see the top of the file); null = send it encoded. */
+  private pathCall(type: PathRequestType, path: string, value: string, txId: number): ExecResult | null {
+    if (!payloadString(path, 1) || !payloadString(value, 0)) return null;
+    const server = this.server;
+    server.enter();
+    try {
+      return server.runPath(this.session, type, txId, path, value);
+    } finally {
+      server.leave();
+    }
+  }
+
   private strs(type: number, args: string[], txId: number): Result<Uint8Array> {
     return this.call(type, encodeStrings(args), txId);
   }
 
   read(path: string, txId = 0): Result<Uint8Array> {
-    return this.call(XsType.READ, encodeString(path), txId);
+    const r = this.pathCall(XsType.READ, path, "", txId);
+    if (r === null) return this.call(XsType.READ, encodeString(path), txId);
+    return r.ok ? { ok: true, value: r.payload } : r;
   }
 
   readString(path: string, txId = 0): Result<string> {
@@ -63,19 +81,30 @@ export class DirectClient {
   }
 
   write(path: string, value: string | Uint8Array, txId = 0): Result<void> {
-    return this.callVoid(XsType.WRITE, encodeWrite(path, value), txId);
+    const r = typeof value === "string" ? this.pathCall(XsType.WRITE, path, value, txId) : null;
+    if (r === null) return this.callVoid(XsType.WRITE, encodeWrite(path, value), txId);
+    return r.ok ? VOID_OK : r;
   }
 
   mkdir(path: string, txId = 0): Result<void> {
-    return this.callVoid(XsType.MKDIR, encodeString(path), txId);
+    return this.pathVoid(XsType.MKDIR, path, txId);
   }
 
   rm(path: string, txId = 0): Result<void> {
-    return this.callVoid(XsType.RM, encodeString(path), txId);
+    return this.pathVoid(XsType.RM, path, txId);
+  }
+
+  private pathVoid(type: typeof XsType.MKDIR | typeof XsType.RM, path: string, txId: number): Result<void> {
+    const r = this.pathCall(type, path, "", txId);
+    if (r === null) return this.callVoid(type, encodeString(path), txId);
+    return r.ok ? VOID_OK : r;
   }
 
   directory(path: string, txId = 0): Result<string[]> {
-    return mapR(this.call(XsType.DIRECTORY, encodeString(path), txId), (v) => splitStrings(v).strings);
+    const r = this.pathCall(XsType.DIRECTORY, path, "", txId);
+    if (r === null)
+      return mapR(this.call(XsType.DIRECTORY, encodeString(path), txId), (v) => splitStrings(v).strings);
+    return r.ok ? { ok: true, value: splitStrings(r.payload).strings } : r;
   }
 
   getPerms(path: string, txId = 0): Result<string[]> {
@@ -112,6 +141,15 @@ export class DirectClient {
 const VOID_OK: Result<void> = Object.freeze({ ok: true, value: undefined }) as Result<void>;
 const COMMIT = encodeString("T");
 const ABORT = encodeString("F");
+
+/** Whether a payload carries `s` unchanged: no char above 0xff, and none below `min` (1: no NUL). */
+function payloadString(s: string, min: number): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < min || c > 0xff) return false;
+  }
+  return true;
+}
 
 function mapR<A, B>(r: Result<A>, f: (a: A) => B): Result<B> {
   return r.ok ? { ok: true, value: f(r.value) } : r;

@@ -71,8 +71,22 @@ type Handler = (
   txId: number,
 ) => HandlerResult;
 
+/**
+ * The handler of a one-path request (READ, DIRECTORY, GET_PERMS, MKDIR, RM; WRITE with its
+ * value) on its decoded strings, as latin1 (one char per payload byte).
+ */
+type PathHandler = (
+  core: ServerCore,
+  s: Session,
+  tx: Transaction | null,
+  path: string,
+  value: string,
+) => HandlerResult;
+
 interface Spec {
   fn: Handler;
+  /** one-path requests: `fn` decodes the payload and runs this (see executePathRequest) */
+  path?: PathHandler;
   /** cx XS_FLAG_PRIV */
   priv?: boolean;
   /** cx XS_FLAG_NOTID */
@@ -123,18 +137,22 @@ function nodePath(s: Session, p: string): string {
   return canonicalize(s.domid, p);
 }
 
-const readLike =
-  (f: (env: ops.OpEnv, path: string) => Uint8Array): Handler =>
-  (core, s, tx, p) => ({ ok: true, payload: f(core.env(s, tx), nodePath(s, onearg(p))) });
+/** A one-path request's spec: the payload must be one NUL-terminated path (cx onearg()). */
+function onePath(path: PathHandler): Spec {
+  return { path, fn: (core, s, tx, p) => path(core, s, tx, onearg(p), "") };
+}
+
+const readLike = (f: (env: ops.OpEnv, path: string) => Uint8Array): Spec =>
+  onePath((core, s, tx, path) => ({ ok: true, payload: f(core.env(s, tx), nodePath(s, path)) }));
 
 const HANDLERS: Map<number, Spec> = new Map<number, Spec>([
   [
     XsType.CONTROL,
     { priv: true, fn: (core, s, _tx, p) => ({ ok: true, payload: core.control(s, strings(p)) }) },
   ],
-  [XsType.DIRECTORY, { fn: readLike(ops.directoryBytes) }],
-  [XsType.READ, { fn: readLike((env, path) => ops.read(env, path)) }],
-  [XsType.GET_PERMS, { fn: readLike((env, path) => encodeStrings(formatPerms(ops.getPerms(env, path)))) }],
+  [XsType.DIRECTORY, readLike(ops.directoryBytes)],
+  [XsType.READ, readLike((env, path) => ops.read(env, path))],
+  [XsType.GET_PERMS, readLike((env, path) => encodeStrings(formatPerms(ops.getPerms(env, path))))],
   [XsType.WATCH, { notid: true, fn: doWatch }],
   [XsType.UNWATCH, { notid: true, fn: doUnwatch }],
   [XsType.TRANSACTION_START, { fn: doTransactionStart }],
@@ -145,31 +163,28 @@ const HANDLERS: Map<number, Spec> = new Map<number, Spec>([
   [
     XsType.WRITE,
     {
+      path: doWrite,
       fn: (core, s, tx, p) => {
+        // cx do_write(): the path up to the first NUL, the value all the rest
         const nul = p.indexOf(0);
         if (nul < 0) fail("EINVAL");
-        ops.write(core.env(s, tx), nodePath(s, bytesToLatin1(p, 0, nul)), bytesToLatin1(p, nul + 1));
-        return OK_RESULT;
+        return doWrite(core, s, tx, bytesToLatin1(p, 0, nul), bytesToLatin1(p, nul + 1));
       },
     },
   ],
   [
     XsType.MKDIR,
-    {
-      fn: (core, s, tx, p) => {
-        ops.mkdir(core.env(s, tx), nodePath(s, onearg(p)));
-        return OK_RESULT;
-      },
-    },
+    onePath((core, s, tx, path) => {
+      ops.mkdir(core.env(s, tx), nodePath(s, path));
+      return OK_RESULT;
+    }),
   ],
   [
     XsType.RM,
-    {
-      fn: (core, s, tx, p) => {
-        ops.rm(core.env(s, tx), nodePath(s, onearg(p)));
-        return OK_RESULT;
-      },
-    },
+    onePath((core, s, tx, path) => {
+      ops.rm(core.env(s, tx), nodePath(s, path));
+      return OK_RESULT;
+    }),
   ],
   [XsType.SET_PERMS, { fn: doSetPerms }],
   [XsType.IS_DOMAIN_INTRODUCED, { priv: true, fn: doIsIntroduced }],
@@ -200,6 +215,29 @@ export type ExecResult =
   | { ok: true; payload: Uint8Array; after?: () => void }
   | { ok: false; errno: XsErrno };
 
+type Refused = { readonly ok: false; readonly errno: XsErrno };
+const ENOSYS: Refused = Object.freeze({ ok: false, errno: "ENOSYS" });
+const EACCES: Refused = Object.freeze({ ok: false, errno: "EACCES" });
+const ENOENT: Refused = Object.freeze({ ok: false, errno: "ENOENT" });
+
+function refused(tx: Transaction | null | Refused): tx is Refused {
+  return tx === EACCES || tx === ENOENT;
+}
+
+/** The checks before a handler runs (cx process_message()): the transaction, or a refusal. */
+function prelude(core: ServerCore, s: Session, spec: Spec, txId: number): Transaction | null | Refused {
+  if (spec.priv && !core.callerOf(s).privileged) return EACCES;
+  if (spec.notid || txId === 0) return null;
+  return s.txs.get(txId) ?? ENOENT;
+}
+
+/** A handler's XsOpError as its reply (quota refusals noted); anything else is a bug: rethrown. */
+function refusal(core: ServerCore, s: Session, e: unknown): ExecResult {
+  if (!(e instanceof XsOpError)) throw e;
+  if (e.quota) core.noteQuota(s.domid, e.quota, e.errno);
+  return { ok: false, errno: e.errno };
+}
+
 /** Runs one request for a session. Never throws for protocol-level problems. */
 export function execute(
   core: ServerCore,
@@ -209,23 +247,58 @@ export function execute(
   payload: Uint8Array,
 ): ExecResult {
   const spec = specFor(core.profile, type);
-  if (!spec) return { ok: false, errno: "ENOSYS" };
-  const caller = core.callerOf(s);
-  if (spec.priv && !caller.privileged) return { ok: false, errno: "EACCES" };
-  let tx: Transaction | null = null;
-  if (!spec.notid && txId !== 0) {
-    tx = s.txs.get(txId) ?? null;
-    if (!tx) return { ok: false, errno: "ENOENT" };
-  }
+  if (!spec) return ENOSYS;
+  const tx = prelude(core, s, spec, txId);
+  if (refused(tx)) return tx;
   try {
     return spec.fn(core, s, tx, payload, txId);
   } catch (e) {
-    if (e instanceof XsOpError) {
-      if (e.quota) core.noteQuota(s.domid, e.quota, e.errno);
-      return { ok: false, errno: e.errno };
-    }
-    throw e;
+    return refusal(core, s, e);
   }
+}
+
+/** The requests `executePathRequest` takes. */
+export type PathRequestType =
+  | typeof XsType.READ
+  | typeof XsType.DIRECTORY
+  | typeof XsType.GET_PERMS
+  | typeof XsType.WRITE
+  | typeof XsType.MKDIR
+  | typeof XsType.RM;
+
+/**
+ * `execute` of a one-path request given as the strings its payload decodes to — `path\0` (WRITE:
+ * `path\0value`) — for an in-process client: the same checks in the same order and the same
+ * handler, without encoding the strings only to decode them again. The caller guarantees that
+ * they are what a payload decodes to: latin1 (no char above 0xff) and no NUL in `path`.
+ */
+export function executePathRequest(
+  core: ServerCore,
+  s: Session,
+  type: PathRequestType,
+  txId: number,
+  path: string,
+  value: string,
+): ExecResult {
+  const spec = specFor(core.profile, type)!;
+  const tx = prelude(core, s, spec, txId);
+  if (refused(tx)) return tx;
+  try {
+    return spec.path!(core, s, tx, path, value);
+  } catch (e) {
+    return refusal(core, s, e);
+  }
+}
+
+function doWrite(
+  core: ServerCore,
+  s: Session,
+  tx: Transaction | null,
+  path: string,
+  value: string,
+): HandlerResult {
+  ops.write(core.env(s, tx), nodePath(s, path), value);
+  return OK_RESULT;
 }
 
 function doWatch(core: ServerCore, s: Session, _tx: Transaction | null, p: Uint8Array): HandlerResult {

@@ -17,7 +17,13 @@ import { XENSTORE_PAYLOAD_MAX, XsType, xsTypeName } from "../wire/xs-wire.ts";
 import { type ConnectionHost, XsConnection } from "./connection.ts";
 import { controlCommand } from "./control.ts";
 import { DirectClient } from "./direct-client.ts";
-import { type ExecResult, execute, type ServerCore } from "./dispatch.ts";
+import {
+  type ExecResult,
+  execute,
+  executePathRequest,
+  type PathRequestType,
+  type ServerCore,
+} from "./dispatch.ts";
 import { Session } from "./session.ts";
 import { restoreServer, snapshotServer } from "./snapshot-io.ts";
 import { StoreView } from "./store-view.ts";
@@ -252,12 +258,26 @@ export class XenStoreServer implements ServerCore, ConnectionHost {
     try {
       return execute(this, s, type, txId, payload);
     } catch (e) {
-      this.emit({
-        kind: "internal-error",
-        connId: s.id,
-        message: e instanceof Error ? (e.stack ?? e.message) : String(e),
-      });
-      return { ok: false, errno: "EIO" };
+      return this.internalError(s, e);
+    }
+  }
+
+  /** A bug in a handler: reported, and answered EIO so the daemon keeps serving. */
+  private internalError(s: Session, e: unknown): ExecResult {
+    this.emit({
+      kind: "internal-error",
+      connId: s.id,
+      message: e instanceof Error ? (e.stack ?? e.message) : String(e),
+    });
+    return { ok: false, errno: "EIO" };
+  }
+
+  /** @internal `run` of a one-path request on its strings (see dispatch executePathRequest). */
+  runPath(s: Session, type: PathRequestType, txId: number, path: string, value: string): ExecResult {
+    try {
+      return executePathRequest(this, s, type, txId, path, value);
+    } catch (e) {
+      return this.internalError(s, e);
     }
   }
 
