@@ -3,7 +3,7 @@
 // run. ops = requests answered per second (one write+read pair = 2 ops). Clients run in this
 // process and are the same for both daemons.
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -77,11 +77,53 @@ async function openClients(path: string, clients: number): Promise<Socket[]> {
   return socks;
 }
 
-/** Requests per second of `socks` sharing `pairs` write+read pairs. */
-async function measure(socks: Socket[], pairs: number): Promise<number> {
+/**
+ * CPU seconds (user + system, all threads) a process has used so far: utime + stime of
+ * /proc/PID/stat (proc(5), fields 14 and 15, in clock ticks of 1/100 s on Linux). Null where
+ * there is no /proc. Read from outside, so both daemons are measured the same way.
+ */
+function cpuSeconds(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    // fields after the command name, which is in parentheses and may hold spaces
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
+interface Measured {
+  opsPerS: number;
+  requests: number;
+  /** daemon CPU seconds over the round, null when unknown */
+  cpu: number | null;
+}
+
+/** Requests per second of `socks` sharing `pairs` write+read pairs, and the daemon's CPU time. */
+async function measure(socks: Socket[], pairs: number, pid: number | undefined): Promise<Measured> {
   const each = Math.max(1, Math.floor(pairs / socks.length));
+  const cpu0 = cpuSeconds(pid);
   const secs = await timeAsync(() => Promise.all(socks.map((s, i) => pairsOn(s, i, each))));
-  return (2 * each * socks.length) / secs;
+  const cpu1 = cpuSeconds(pid);
+  const requests = 2 * each * socks.length;
+  return { opsPerS: requests / secs, requests, cpu: cpu0 === null || cpu1 === null ? null : cpu1 - cpu0 };
+}
+
+/** Best rate over rounds, and CPU µs per request over all of them. */
+class Tally {
+  best = 0;
+  private cpu: number | null = 0;
+  private requests = 0;
+  add(m: Measured): void {
+    this.best = Math.max(this.best, m.opsPerS);
+    this.requests += m.requests;
+    this.cpu = this.cpu === null || m.cpu === null ? null : this.cpu + m.cpu;
+  }
+  get cpuUsPerRequest(): number | null {
+    return this.cpu === null || this.requests === 0 ? null : (this.cpu * 1e6) / this.requests;
+  }
 }
 
 function startOurs(sock: string): Promise<ChildProcess> {
@@ -125,17 +167,23 @@ export async function run({ quick }: BenchOptions): Promise<Figures> {
       // round: neither gets a warmer client or a quieter machine
       const a = await openClients(join(dir, "s"), n);
       const b = ref ? await openClients(ref.socketPath, n) : null;
-      let best = 0;
-      let bestCx = 0;
+      const t = new Tally();
+      const tCx = new Tally();
       for (let round = 0; round < 2; round++) {
-        best = Math.max(best, await measure(a, pairs / 2));
-        if (b) bestCx = Math.max(bestCx, await measure(b, pairs / 2));
+        t.add(await measure(a, pairs / 2, ours.pid));
+        if (b) tCx.add(await measure(b, pairs / 2, ref?.pid));
       }
       for (const s of [...a, ...(b ?? [])]) s.destroy();
-      figures[`xenstored.socket.ops_per_s${suffix}`] = best;
+      figures[`xenstored.socket.ops_per_s${suffix}`] = t.best;
+      // the daemon's CPU per request explains the ratio: on a small machine the clients and
+      // the daemon share the cores, so each µs the daemon saves is client time at 8/64 clients
+      const cpu = t.cpuUsPerRequest;
+      if (cpu !== null) figures[`xenstored.socket.cpu_us_per_req${suffix}`] = cpu;
       if (b) {
-        figures[`cxenstored.socket.ops_per_s${suffix}`] = bestCx;
-        figures[`xenstored.socket.ratio_vs_cxenstored${suffix}`] = best / bestCx;
+        figures[`cxenstored.socket.ops_per_s${suffix}`] = tCx.best;
+        const cpuCx = tCx.cpuUsPerRequest;
+        if (cpuCx !== null) figures[`cxenstored.socket.cpu_us_per_req${suffix}`] = cpuCx;
+        figures[`xenstored.socket.ratio_vs_cxenstored${suffix}`] = t.best / tCx.best;
       }
     }
   } finally {
