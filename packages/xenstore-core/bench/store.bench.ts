@@ -1,7 +1,7 @@
 // `pnpm bench store`: XenStore workloads W1–W6 in-process as dom0 through `server.direct(0)`
-// (the DirectClient: requests are encoded to wire payloads and run through the same dispatch and
-// handlers as frames from a socket or ring, with every check a real request gets), each from a
-// fresh server. Figures:
+// (the DirectClient, the store's in-process API: every request runs through the same dispatch
+// and handlers as a frame from a socket or ring, with every check a real request gets; one-path
+// requests go as their strings, the rest as wire payloads), each from a fresh server. Figures:
 // * `xenstore.Wn` — ops/s, best of a few runs (the machine may be shared);
 // * `xenstore.Wn.ratio_vs_c` — that figure ÷ the same workload in a C implementation of the same
 //   copy-on-write design, measured once on the development machine. The C program is not in the
@@ -16,6 +16,9 @@
 // * `xenstore.hash_floor.growth_10x_excl_gc` — the same figure for the bare hash-table work of
 //   W1 (a JS Map of W1's n keys, set then read back): what caches alone give at these sizes on
 //   this machine, a floor any store with one hash table per directory shows;
+// * `xenstore.W1.as_payloads`, `xenstore.W2.as_payloads` — W1 and W2 with every request encoded
+//   to its wire payload by the client and decoded by the server (`DirectClient.call`), as a frame
+//   from a socket or ring is: what the string calls save;
 // * `xenstore.heap_bytes_per_node` — heap growth per node after building W1's store at full size,
 //   measured in a child `node --expose-gc` process so that garbage is collected before reading
 //   the heap.
@@ -24,7 +27,7 @@ import { fileURLToPath } from "node:url";
 import { GCProfiler } from "node:v8";
 import type { BenchModule, BenchOptions, Figures } from "../../../scripts/bench-kit.ts";
 import { timeSync } from "../../../scripts/bench-kit.ts";
-import { encodeString, XenStoreServer, XsType } from "../src/index.ts";
+import { encodeString, encodeWrite, XenStoreServer, XsType } from "../src/index.ts";
 
 /** The C implementation's figures (ops/s; W3 listings/s, W4 transactions/s) on the same machine. */
 const C_OPS_PER_S = {
@@ -84,6 +87,27 @@ const w2: Workload = (n) => {
   fill(c, n);
   const t = timed(() => {
     for (let i = 0; i < n; i++) must(c.read(`/local/domain/1/data/k${i}`));
+  });
+  return { ...t, ops: n };
+};
+
+/** W1 and W2 with each request sent as its wire payload (DirectClient.call). */
+const w1Payloads: Workload = (n) => {
+  const c = new XenStoreServer().direct(0);
+  return {
+    ...timed(() => {
+      for (let i = 0; i < n; i++)
+        must(c.call(XsType.WRITE, encodeWrite(`/local/domain/1/data/k${i}`, `v${i}`)));
+    }),
+    ops: n,
+  };
+};
+
+const w2Payloads: Workload = (n) => {
+  const c = new XenStoreServer().direct(0);
+  fill(c, n);
+  const t = timed(() => {
+    for (let i = 0; i < n; i++) must(c.call(XsType.READ, encodeString(`/local/domain/1/data/k${i}`)));
   });
   return { ...t, ops: n };
 };
@@ -242,6 +266,13 @@ export async function run({ quick }: BenchOptions): Promise<Figures> {
     f[`xenstore.${name}.growth_10x`] = big.secs / small.secs / 10;
     f[`xenstore.${name}.gc_share`] = big.gc / big.secs;
     f[`xenstore.${name}.growth_10x_excl_gc`] = (big.secs - big.gc) / (small.secs - small.gc) / 10;
+  }
+  for (const [name, w] of [
+    ["W1", w1Payloads],
+    ["W2", w2Payloads],
+  ] as const) {
+    const r = best(w, N, runs);
+    f[`xenstore.${name}.as_payloads`] = r.ops / r.secs;
   }
   const fb = best(hashFloor, N, runs);
   const fs = best(hashFloor, N / 10, runs + 2);
