@@ -8,6 +8,9 @@
 //   repository, so its figures are baseline constants here (C_OPS_PER_S below);
 // * `xenstore.Wn.growth_10x` — (time at 10n / time at n) / 10, n = the workload's size (keys,
 //   children, transactions, writes, ops; each time the best of a few runs): ≈1 means linear;
+// * `xenstore.Wn.growth_10x_large` (W1, W2, W5; not with --quick) — the same from n to 10n
+//   at the full size (100k → 1M): past the step where the working set leaves the CPU caches and
+//   the young generation (10k → 100k), what the algorithm itself adds;
 // * `xenstore.Wn.gc_share` — the share of the timed run (at size n) spent in V8's garbage
 //   collector (v8.GCProfiler), and `xenstore.Wn.growth_10x_excl_gc` — growth_10x without that
 //   time: what a C store, which has no collector, would compare with. Every store node survives,
@@ -24,7 +27,8 @@
 //   the heap.
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { GCProfiler } from "node:v8";
+import { GCProfiler, setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import type { BenchModule, BenchOptions, Figures } from "../../../scripts/bench-kit.ts";
 import { timeSync } from "../../../scripts/bench-kit.ts";
 import { encodeString, encodeWrite, XenStoreServer, XsType } from "../src/index.ts";
@@ -65,8 +69,15 @@ function fill(c: Client, n: number): void {
 /** A workload at size n: seconds for its timed part (`gc` of them in the GC) and its op count. */
 type Workload = (n: number) => { secs: number; ops: number; gc: number };
 
+// A full collection before each timed run, as a C store's previous run ends with free(): the
+// garbage of earlier runs (whole stores) is not the next run's to collect. Without it, a run's
+// time swung by ±30% with whether an earlier store's mark-compact fell inside it.
+setFlagsFromString("--expose-gc");
+const collectGarbage = runInNewContext("gc") as () => void;
+
 /** timeSync, and the seconds V8's collector took meanwhile. */
 function timed(f: () => void): { secs: number; gc: number } {
+  collectGarbage();
   const p = new GCProfiler();
   p.start();
   const secs = timeSync(f);
@@ -256,7 +267,9 @@ export async function run({ quick }: BenchOptions): Promise<Figures> {
     W6: [w6, quick ? 100_000 : 1_000_000],
   };
   const f: Figures = {};
-  w1(N / 10); // warm-up
+  // warm-up at full size: the JIT, and the heap grown to hold a store of N nodes (the first
+  // workload measured would otherwise pay for growing it, and no later one would)
+  w1(N);
   for (const [name, [w, n]] of Object.entries(sizes) as [keyof typeof C_OPS_PER_S, [Workload, number]][]) {
     const big = best(w, n, runs);
     const small = best(w, n / 10, runs + 2);
@@ -266,6 +279,14 @@ export async function run({ quick }: BenchOptions): Promise<Figures> {
     f[`xenstore.${name}.growth_10x`] = big.secs / small.secs / 10;
     f[`xenstore.${name}.gc_share`] = big.gc / big.secs;
     f[`xenstore.${name}.growth_10x_excl_gc`] = (big.secs - big.gc) / (small.secs - small.gc) / 10;
+  }
+  if (!quick) {
+    for (const name of ["W1", "W2", "W5"] as const) {
+      const [w, n] = sizes[name];
+      const small = best(w, n, 2);
+      const large = best(w, 10 * n, 2);
+      f[`xenstore.${name}.growth_10x_large`] = large.secs / small.secs / 10;
+    }
   }
   for (const [name, w] of [
     ["W1", w1Payloads],
