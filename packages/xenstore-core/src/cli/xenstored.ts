@@ -24,7 +24,8 @@ A XenStore daemon on a Unix socket for the real Xen tools (xenstore-ls, libxenst
   --trace FILE           append every request, reply and watch event as JSON lines
   --restore FILE         start from a snapshot written by CONTROL save FILE
 Environment: XENSIM_NO_USER_BUFFER=1 reads sockets through Node's 'data' events instead of
-one shared read buffer (for comparison; both behave the same).
+one shared read buffer; XENSIM_NO_DIRECT_WRITE=1 writes through socket.write() instead of
+straight to the socket's handle (for comparison; both behave the same).
 `;
 
 function fail(msg: string): never {

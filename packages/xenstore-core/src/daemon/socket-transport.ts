@@ -76,17 +76,95 @@ function readIntoShared(socket: Socket, onRead: (n: number) => void): boolean {
   return true;
 }
 
+/** A write request object of Node's stream_wrap binding (stream_base_commons.js createWriteWrap()). */
+interface WriteReq {
+  handle: unknown;
+  oncomplete: ((status: number) => void) | null;
+  async: boolean;
+  bytes: number;
+  /** what the request writes, kept alive until libuv is done with it */
+  buffer: unknown;
+}
+
+/** The methods of a libuv stream handle (StreamBase, src/stream_base.cc) the direct path calls. */
+interface StreamHandle {
+  writeBuffer(req: WriteReq, data: Uint8Array): number;
+  writev(req: WriteReq, chunks: Uint8Array[], allBuffers: boolean): number;
+}
+
+interface StreamWrapBinding {
+  WriteWrap: new () => WriteReq;
+  streamBaseState: Int32Array;
+  kLastWriteWasAsync: number;
+}
+
+/** process.binding("stream_wrap") when it has what the direct path needs; looked up once. */
+let streamWrap: StreamWrapBinding | null | undefined;
+
+function streamWrapBinding(): StreamWrapBinding | null {
+  if (streamWrap !== undefined) return streamWrap;
+  streamWrap = null;
+  try {
+    // deprecated (DEP0111) but still served for "stream_wrap" on Node 20; throws under the
+    // permission model, and may go away: then the stream path is used
+    const b = (process as unknown as { binding?: (name: string) => unknown }).binding?.("stream_wrap") as
+      | Partial<StreamWrapBinding>
+      | undefined;
+    if (
+      b !== undefined &&
+      typeof b.WriteWrap === "function" &&
+      b.streamBaseState instanceof Int32Array &&
+      typeof b.kLastWriteWasAsync === "number" &&
+      b.kLastWriteWasAsync >= 0 &&
+      b.kLastWriteWasAsync < b.streamBaseState.length
+    ) {
+      const req = new b.WriteWrap();
+      if (typeof req === "object" && req !== null) streamWrap = b as StreamWrapBinding;
+    }
+  } catch {
+    streamWrap = null;
+  }
+  return streamWrap;
+}
+
+/**
+ * The socket's libuv handle when replies can be written to it directly, as Node's own
+ * `writeGeneric()`/`writevGeneric()` (lib/internal/stream_base_commons.js) do under
+ * `socket.write()`: `handle.writeBuffer(req, bytes)` tries the write at once (uv_try_write)
+ * and only when the kernel does not take everything queues the rest with a uv_write_t bound
+ * to `req` (a real WriteWrap, so that case is safe), reporting `streamBaseState[
+ * kLastWriteWasAsync]` and calling `req.oncomplete(status)` later. Skipping the Writable
+ * stream saves, per reply, its bookkeeping, a WriteWrap and the afterWrite nextTick: a few
+ * percent of the daemon's CPU per request. Null (use socket.write()) when any piece is
+ * missing, or with `XENSIM_NO_DIRECT_WRITE=1`.
+ */
+function directWriteHandle(socket: Socket): StreamHandle | null {
+  if (process.env.XENSIM_NO_DIRECT_WRITE) return null;
+  const handle = (socket as unknown as { _handle?: Partial<StreamHandle> | null })._handle;
+  if (handle == null || typeof handle.writeBuffer !== "function" || typeof handle.writev !== "function")
+    return null;
+  if (streamWrapBinding() === null) return null;
+  return handle as StreamHandle;
+}
+
 export interface SocketTransportStats {
-  /** times the socket's write buffer was full and output waited for 'drain' */
+  /** times the socket's write buffer was full and output waited for 'drain' (or the direct write to complete) */
   writeStalls: number;
   /** times reading was paused because input was held back */
   readPauses: number;
   /** reads go to the shared buffer (readIntoShared), not through 'data' */
   sharedRead: boolean;
+  /** replies go straight to the libuv handle (directWriteHandle), not through socket.write() */
+  directWrite: boolean;
 }
 
 export class SocketTransport {
-  readonly stats: SocketTransportStats = { writeStalls: 0, readPauses: 0, sharedRead: false };
+  readonly stats: SocketTransportStats = {
+    writeStalls: 0,
+    readPauses: 0,
+    sharedRead: false,
+    directWrite: false,
+  };
   private flushing = false;
   private again = false;
   private waitingDrain = false;
@@ -94,6 +172,14 @@ export class SocketTransport {
   private ended = false;
   /** corked for the replies to one input chunk of several frames */
   private corked = false;
+  /** the direct write path's handle, or null for socket.write() */
+  private readonly handle: StreamHandle | null;
+  /** a request object for the next direct write; a write that went async keeps its own */
+  private req: WriteReq | null = null;
+  /** bytes of a direct write libuv still has queued (it went async) */
+  private inFlight = 0;
+  /** direct path, corked: replies gathered for one writev */
+  private readonly gathered: Uint8Array[] = [];
   /** request framing, only to find where one request ends (the connection parses them) */
   private readonly hdr = new Uint8Array(XS_HEADER_SIZE);
   private readonly hdrView = new DataView(this.hdr.buffer);
@@ -113,6 +199,8 @@ export class SocketTransport {
     // XENSTORE_PAYLOAD_MAX → ignore_connection()), RELEASE of its domain, daemon stop
     this.offClose = conn.onClose(() => this.end());
     this.stats.sharedRead = readIntoShared(socket, (n) => this.input(SHARED_READ, n, true));
+    this.handle = directWriteHandle(socket);
+    this.stats.directWrite = this.handle !== null;
     if (!this.stats.sharedRead) {
       // a Buffer is a Uint8Array: no wrapper per read
       socket.on("data", (d: Buffer) => this.input(d, d.length, false));
@@ -143,7 +231,8 @@ export class SocketTransport {
       // before the next request ran, so what they contain (and event merging) is unchanged
       if (this.corked) {
         this.corked = false;
-        if (!this.ended) this.socket.uncork();
+        if (this.handle !== null) this.writeGathered();
+        else if (!this.ended) this.socket.uncork();
       }
     }
     if (this.conn.outputBytes > 0) this.flush();
@@ -172,7 +261,7 @@ export class SocketTransport {
         const frameEnd = off + XS_HEADER_SIZE + len;
         if (len <= XENSTORE_PAYLOAD_MAX && frameEnd <= end) {
           if (!this.corked && frameEnd < end) {
-            this.socket.cork();
+            if (this.handle === null) this.socket.cork();
             this.corked = true;
           }
           // processed in place: a 'data' chunk is a fresh buffer Node never reuses
@@ -234,6 +323,11 @@ export class SocketTransport {
         while (!this.waitingDrain && this.conn.outputBytes > 0 && !this.ended) {
           const chunk = this.conn.takeOutput(OUT_CHUNK);
           if (chunk.length === 0) break;
+          if (this.handle !== null) {
+            if (this.corked) this.gathered.push(chunk);
+            else this.writeDirect(chunk);
+            continue;
+          }
           if (!this.socket.write(chunk)) {
             // socket backpressure: stop pulling until 'drain' (a slow reader stalls only itself)
             this.waitingDrain = true;
@@ -245,6 +339,79 @@ export class SocketTransport {
       this.flushing = false;
     }
     this.checkInput();
+  }
+
+  /** The replies gathered while corked, in one writev (or one write). */
+  private writeGathered(): void {
+    const g = this.gathered;
+    if (g.length === 0) return;
+    if (this.ended) {
+      g.length = 0;
+      return;
+    }
+    if (g.length === 1) {
+      const only = g[0]!;
+      g.length = 0;
+      this.writeDirect(only);
+      return;
+    }
+    const all = g.slice();
+    g.length = 0;
+    this.writeDirect(all);
+  }
+
+  /**
+   * One write straight to the libuv handle (what Node's writeGeneric()/writevGeneric() do).
+   * Completed at once (the usual case): nothing else to do, and the request object is
+   * untouched (StreamBase::Write binds it to a uv_write_t only when it queues), so the next
+   * write reuses it. Queued: output waits for req.oncomplete, as the stream path waits for
+   * 'drain'. Failed (EPIPE, ECONNRESET…): the client is gone; close as on a socket error.
+   */
+  private writeDirect(data: Uint8Array | Uint8Array[]): void {
+    if (this.ended || this.socket.destroyed) return;
+    const handle = this.handle!;
+    const b = streamWrap!;
+    let req = this.req;
+    if (req === null) {
+      req = new b.WriteWrap();
+      req.handle = handle;
+      req.oncomplete = null;
+      req.async = false;
+      req.bytes = 0;
+      req.buffer = null;
+      this.req = req;
+    }
+    const err = Array.isArray(data) ? handle.writev(req, data, true) : handle.writeBuffer(req, data);
+    if (err !== 0) {
+      this.end();
+      return;
+    }
+    if (b.streamBaseState[b.kLastWriteWasAsync] === 0) return;
+    // libuv holds the rest: keep the bytes alive, wait for the completion, take a fresh
+    // request object for the next write
+    req.async = true;
+    req.buffer = data;
+    this.req = null;
+    const bytes = Array.isArray(data) ? data.reduce((n, d) => n + d.length, 0) : data.length;
+    this.inFlight += bytes;
+    this.waitingDrain = true;
+    this.stats.writeStalls++;
+    req.oncomplete = (status: number) => {
+      req.buffer = null;
+      this.inFlight -= bytes;
+      if (this.ended) return;
+      if (status < 0) {
+        this.end();
+        return;
+      }
+      this.waitingDrain = false;
+      this.flush();
+    };
+  }
+
+  /** Output taken from the connection and not yet in the kernel (the socket's own buffer, or a queued direct write). */
+  get bufferedBytes(): number {
+    return this.handle !== null ? this.inFlight : this.socket.writableLength;
   }
 
   private checkInput(): void {

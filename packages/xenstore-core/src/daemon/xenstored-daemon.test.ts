@@ -138,26 +138,26 @@ describe("XenstoredDaemon", () => {
   });
 
   it.each([
-    ["the shared read buffer", false],
-    ["Node's 'data' path", true],
+    ["the shared read buffer and direct writes", false],
+    ["Node's 'data' path and socket.write()", true],
   ])(
     "%s: replies are right whatever the chunking, with two clients' reads interleaved",
-    async (_name, dataPath) => {
+    async (_name, streamPaths) => {
       const d = await start();
-      const prev = process.env.XENSIM_NO_USER_BUFFER;
-      if (dataPath) process.env.XENSIM_NO_USER_BUFFER = "1";
       let a: XsSocketClient;
       let b: XsSocketClient;
+      const restore = withStreamPaths(streamPaths);
       try {
         a = await client();
         b = await client();
       } finally {
-        if (prev === undefined) delete process.env.XENSIM_NO_USER_BUFFER;
-        else process.env.XENSIM_NO_USER_BUFFER = prev;
+        restore();
       }
       await until(() => d.stats().connections === 2);
-      // this Node has what readIntoShared() needs (Node 20 is the supported runtime)
-      expect(d.stats().sharedReadConnections).toBe(dataPath ? 0 : 2);
+      // this Node has what readIntoShared() and directWriteHandle() need (Node 20 is the
+      // supported runtime); the environment variables force Node's stream paths
+      expect(d.stats().sharedReadConnections).toBe(streamPaths ? 0 : 2);
+      expect(d.stats().directWriteConnections).toBe(streamPaths ? 0 : 2);
       // a's stream: several whole frames in one chunk, then frames split across chunks (in the
       // header and in the payload), b's whole frames landing between a's partial reads: each
       // read overwrites the shared buffer, so a's partial frames must have been copied out
@@ -187,6 +187,90 @@ describe("XenstoredDaemon", () => {
         expect(text(await call(a, XsRequest.read(`/b/${k}`, { reqId: 400 + k }), 400 + k))).toBe(
           `vb${k}`.repeat(30),
         );
+    },
+  );
+
+  it.each([
+    ["direct writes", false],
+    ["socket.write()", true],
+  ])(
+    "%s: a reader whose socket filled up gets every reply, in order, once it reads again",
+    async (_name, streamPaths) => {
+      const d = await start();
+      const w = await client();
+      const big = "b".repeat(4000);
+      expect(text(await call(w, XsRequest.write("/big", big, { reqId: 1 }), 1))).toBe("OK\0");
+      const restore = withStreamPaths(streamPaths);
+      const slow = connect(join(dir, "s"));
+      try {
+        await new Promise<void>((r) => slow.once("connect", () => r()));
+      } finally {
+        restore();
+      }
+      await until(() => d.stats().connections === 2);
+      // w writes directly in both cases; slow takes the path under test
+      expect(d.stats().directWriteConnections).toBe(streamPaths ? 1 : 2);
+      slow.pause();
+      // ~1.6 MB of replies, far beyond the kernel's socket buffers: the daemon's write stalls
+      // (a direct write goes asynchronous: libuv queues the rest)
+      const n = 400;
+      const reqs: Uint8Array[] = [];
+      for (let i = 0; i < n; i++) reqs.push(XsRequest.read("/big", { reqId: 1000 + i }));
+      slow.write(concat(reqs));
+      await until(() => d.stats().writeStalls > 0);
+      // the other client is not held up meanwhile
+      expect(text(await call(w, XsRequest.read("/big", { reqId: 2 }), 2))).toBe(big);
+      const got: [number, number, string][] = [];
+      let buf = Buffer.alloc(0);
+      const done = new Promise<void>((resolveP) => {
+        slow.on("data", (chunk: Buffer) => {
+          buf = Buffer.concat([buf, chunk]);
+          while (buf.length >= XS_HEADER_SIZE && buf.length >= XS_HEADER_SIZE + buf.readUInt32LE(12)) {
+            const len = buf.readUInt32LE(12);
+            got.push([buf.readUInt32LE(0), buf.readUInt32LE(4), buf.toString("latin1", 16, 16 + len)]);
+            buf = buf.subarray(XS_HEADER_SIZE + len);
+          }
+          if (got.length >= n) resolveP();
+        });
+      });
+      slow.resume();
+      await done;
+      expect(got.length).toBe(n);
+      for (let i = 0; i < n; i++) expect(got[i]).toEqual([XsType.READ, 1000 + i, big]);
+      expect(buf.length).toBe(0);
+      slow.destroy();
+    },
+  );
+
+  it.each([
+    ["direct writes", false],
+    ["socket.write()", true],
+  ])(
+    "%s: a client that disconnects while the daemon's write is stalled harms nobody",
+    async (_name, streamPaths) => {
+      const d = await start();
+      const w = await client();
+      const big = "c".repeat(4000);
+      await call(w, XsRequest.write("/big", big, { reqId: 1 }), 1);
+      const restore = withStreamPaths(streamPaths);
+      const slow = connect(join(dir, "s"));
+      try {
+        await new Promise<void>((r) => slow.once("connect", () => r()));
+      } finally {
+        restore();
+      }
+      slow.pause();
+      const reqs: Uint8Array[] = [];
+      for (let i = 0; i < 400; i++) reqs.push(XsRequest.read("/big", { reqId: i }));
+      slow.write(concat(reqs));
+      await until(() => d.stats().writeStalls > 0);
+      // gone with replies still queued: the queued write completes with an error (or is
+      // cancelled when the daemon sees the hang-up first and closes the connection)
+      slow.destroy();
+      await until(() => d.stats().connections === 1);
+      expect(text(await call(w, XsRequest.read("/big", { reqId: 2 }), 2))).toBe(big);
+      const again = await client();
+      expect(text(await call(again, XsRequest.write("/after", "1", { reqId: 3 }), 3))).toBe("OK\0");
     },
   );
 
@@ -358,6 +442,22 @@ describe("pnpm xenstored (the CLI process)", () => {
     }
   });
 });
+
+/**
+ * With `stream` true, connections accepted until the returned function is called take
+ * Node's stream paths ('data' events, socket.write()) instead of the shared read buffer and
+ * direct handle writes (the environment variables socket-transport.ts reads per connection).
+ */
+function withStreamPaths(stream: boolean): () => void {
+  const names = ["XENSIM_NO_USER_BUFFER", "XENSIM_NO_DIRECT_WRITE"] as const;
+  const prev = names.map((k) => process.env[k]);
+  if (stream) for (const k of names) process.env[k] = "1";
+  return () =>
+    names.forEach((k, i) => {
+      if (prev[i] === undefined) delete process.env[k];
+      else process.env[k] = prev[i];
+    });
+}
 
 async function until(pred: () => boolean, timeoutMs = 3000): Promise<void> {
   const end = Date.now() + timeoutMs;

@@ -55,6 +55,10 @@ export interface DaemonStats {
   droppedEvents: number;
   /** open connections reading into the shared buffer (the others take Node's 'data' path) */
   sharedReadConnections: number;
+  /** open connections writing straight to their libuv handle (the others call socket.write()) */
+  directWriteConnections: number;
+  /** times an open connection's output waited for its socket to take more */
+  writeStalls: number;
 }
 
 /**
@@ -239,11 +243,15 @@ export class XenstoredDaemon {
     let heldInputBytes = 0;
     let socketBufferedBytes = 0;
     let sharedReadConnections = 0;
+    let directWriteConnections = 0;
+    let writeStalls = 0;
     for (const t of this.transports) {
       if (t.stats.sharedRead) sharedReadConnections++;
+      if (t.stats.directWrite) directWriteConnections++;
+      writeStalls += t.stats.writeStalls;
       queuedOutputBytes += t.conn.outputBytes;
       heldInputBytes += t.conn.inputBytes;
-      socketBufferedBytes += t.socket.writableLength;
+      socketBufferedBytes += t.bufferedBytes;
     }
     return {
       connections: this.transports.size,
@@ -252,6 +260,8 @@ export class XenstoredDaemon {
       socketBufferedBytes,
       droppedEvents: this.droppedEvents,
       sharedReadConnections,
+      directWriteConnections,
+      writeStalls,
     };
   }
 
