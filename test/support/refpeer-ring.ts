@@ -38,6 +38,11 @@ export interface GuestStep {
   frames: Uint8Array[];
   /** a guest connection this step ends (dom0 RELEASEs its domain): not used afterwards */
   kills?: number;
+  /**
+   * a guest connection this step brings back: its frames (from dom0) INTRODUCE the released
+   * domain again, and the guest then talks on a fresh ring, a new connection of the daemon
+   */
+  revives?: number;
 }
 
 export interface GuestRun {
@@ -188,11 +193,14 @@ export async function runGuestsOnRefpeer(
       const sc = socks[st.conn];
       const data = concat(st.frames);
       const want = st.frames.map(reqIdOf);
+      // the guest's ring and kick socket exist before dom0 INTRODUCEs it again
+      if (st.revives !== undefined) await helper.open(ringDir, run.conns[st.revives]!.domid);
       if (sc) {
         sc.send(data);
         for (const id of want)
           if (!(await sc.reply(id))) throw new Error(`reference: no reply to req ${id} on conn ${st.conn}`);
       } else early.push(...(await helper.xfer(run.conns[st.conn]!.domid, data, want)));
+      if (st.revives !== undefined) dead.delete(st.revives);
       for (let i = 0; i < run.conns.length; i++) {
         if (dead.has(i)) continue;
         const k = socks[i];
@@ -254,6 +262,13 @@ export function runGuestsOnServer(server: XenStoreServer, run: GuestRun): GuestT
     if (st.kills !== undefined) dead.add(st.kills);
     const seen: SeenFrame[] = [];
     conns[st.conn]!.deliver(concat(st.frames));
+    if (st.revives !== undefined) {
+      const i = st.revives;
+      const d = run.conns[i]!.domid;
+      conns[i] = server.connect({ domid: d, label: `guest${d}` });
+      parsers[i] = new FrameParser();
+      dead.delete(i);
+    }
     conns.forEach((k, i) => {
       if (dead.has(i)) return;
       k.deliver(ping());

@@ -457,10 +457,13 @@ function doSetPerms(core: ServerCore, s: Session, tx: Transaction | null, p: Uin
   return OK_RESULT;
 }
 
-/** cx set_perms_special(). */
-function setPermsSpecial(core: ServerCore, caller: Caller, name: string, perms: Perms): void {
+/** cx set_perms_special(), after do_set_perms()'s domain_alloc_permrefs() and owner check. */
+function setPermsSpecial(core: ServerCore, caller: Caller, name: string, given: Perms): void {
   const cur = core.db.special.get(name);
-  if (!core.profile.specialWatches || cur === undefined) fail("EINVAL");
+  if (!core.profile.specialWatches) fail("EINVAL");
+  if (!core.db.domainExists(given[0]!.id)) fail("ENOENT");
+  const perms = core.db.permRefs(given);
+  if (cur === undefined) fail("EINVAL");
   const want = PERM_WRITE | PERM_OWNER;
   if (!caller.privileged && (permForCaller(caller, cur) & want) !== want) fail("EACCES");
   core.db.special.set(name, perms);

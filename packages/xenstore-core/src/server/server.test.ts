@@ -400,6 +400,52 @@ describe("domains (§9)", () => {
   });
 });
 
+describe("domids introduced again (XSA-419, cx ≥ 4.17)", () => {
+  it("ACL entries older than the domain's new introduction are ignored, for good once written", () => {
+    const { server, d0 } = world();
+    d0.write("/shared/a", "1");
+    d0.setp("/shared/a", "n0", "r2");
+    d0.write("/shared/b", "1");
+    d0.setp("/shared/b", "n0", "b2", "r1");
+    expect(d0.send(XsType.RELEASE, ["2"])).toBe("OK");
+    // written while no domain 2 exists: the entry is marked ignored and stays so
+    expect(d0.write("/shared/a", "2")).toBe("OK");
+    expect(d0.send(XsType.INTRODUCE, ["2", "7", "1"])).toBe("OK");
+    const g2 = client(server, 2);
+    expect(g2.read("/shared/a")).toBe("EACCES");
+    expect(g2.write("/shared/b", "x")).toBe("EACCES");
+    // GET_PERMS still shows the entries; domain 1's are untouched
+    expect(d0.getp("/shared/b")).toBe("n0|b2|r1|");
+    expect(client(server, 1).read("/shared/b")).toBe("1");
+    // a node written after the new introduction (or new perms) counts again
+    expect(d0.write("/shared/b", "3")).toBe("OK");
+    expect(g2.read("/shared/b")).toBe("EACCES");
+    expect(d0.setp("/shared/b", "n0", "b2")).toBe("OK");
+    expect(g2.write("/shared/b", "4")).toBe("OK");
+    d0.write("/shared/c", "1");
+    d0.setp("/shared/c", "n0", "r2");
+    expect(g2.read("/shared/c")).toBe("1");
+    // the marks survive a snapshot
+    const restored = XenStoreServer.restore(server.snapshot());
+    expect(client(restored, 2).read("/shared/a")).toBe("EACCES");
+    expect(client(restored, 2).read("/shared/c")).toBe("1");
+  });
+
+  it("an entry naming a domain the hypervisor does not report is ignored; the qemu profile keeps no history", () => {
+    const gone = world({ host: { domainExists: (d) => d < 3 } });
+    expect(gone.d0.write("/x", "1")).toBe("OK");
+    expect(gone.d0.setp("/x", "n0", "r7")).toBe("OK");
+    expect(gone.d0.getp("/x")).toBe("n0|r7|");
+    expect(gone.d0.setp("/x", "n7")).toBe("ENOENT");
+    const q = world({ profile: "qemu" });
+    q.d0.write("/shared/a", "1");
+    q.d0.setp("/shared/a", "n0", "r2");
+    q.d0.send(XsType.RELEASE, ["2"]);
+    q.d0.send(XsType.INTRODUCE, ["2", "7", "1"]);
+    expect(client(q.server, 2).read("/shared/a")).toBe("1");
+  });
+});
+
 describe("snapshots", () => {
   it("round-trips mid-transaction and rejects corrupt bytes", () => {
     const { server, d0, g1 } = world();

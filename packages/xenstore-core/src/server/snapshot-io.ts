@@ -27,6 +27,13 @@ export function snapshotServer(server: XenStoreServer): Uint8Array {
     w.str(name);
     w.perms(perms);
   }
+  const gens = [...db.domainGens.entries()].sort(([a], [b]) => a - b);
+  w.u32(gens.length);
+  for (const [domid, g] of gens) {
+    w.u32(domid);
+    w.f64(g);
+  }
+  w.u8(db.domainFreed ? 1 : 0);
   w.tree(db.root);
   const domains = server.domainTable.all();
   w.u32(domains.length);
@@ -127,11 +134,17 @@ function restoreInner(bytes: Uint8Array, options: XenStoreServerOptions): XenSto
   const nspecial = r.count();
   const special: [string, ReturnType<ByteReader["perms"]>][] = [];
   for (let i = 0; i < nspecial; i++) special.push([r.str(), r.perms()]);
+  const ngens = r.count();
+  const gens: [number, number][] = [];
+  for (let i = 0; i < ngens; i++) gens.push([r.u32(), r.f64()]);
+  const domainFreed = r.u8() !== 0;
   const root = r.tree(null);
   const db = new XsStore(root);
   db.gen = gen;
   db.serial = serial;
   for (const [n, p] of special) db.special.set(n, p);
+  for (const [d, g] of gens) db.domainGens.set(d, g);
+  db.domainFreed = domainFreed;
   // node counts are derived from the tree
   const count = (n: typeof root) => {
     db.countDelta(n.perms[0]?.id ?? 0, 1);

@@ -126,6 +126,9 @@ export class XenStoreServer implements ServerCore, ConnectionHost {
     this.trace = options.trace;
     this.faults = options.faults ?? null;
     this.db = db ?? XsStore.initial();
+    this.db.domainExists = (d) => this.host.domainExists(d);
+    this.db.privDomid = this.privDomid ?? 0;
+    this.db.trackDomains = this.profile.staleDomainEntries;
     this.store = new StoreView(this);
     if (!db) this.domainTable.add({ domid: 0, gfn: "0", port: 0, target: undefined });
   }
@@ -505,8 +508,8 @@ export class XenStoreServer implements ServerCore, ConnectionHost {
         return (w) => {
           if (old && (ops.perm(env, old, w) & PERM_READ) !== 0) return true;
           if (!node) return false;
-          if ((ops.perm(env, node.perms, w) & PERM_READ) !== 0) return true;
-          return parent !== undefined && (ops.perm(env, parent.perms, w) & PERM_READ) !== 0;
+          if ((ops.perm(env, this.db.effectivePerms(node), w) & PERM_READ) !== 0) return true;
+          return parent !== undefined && (ops.perm(env, this.db.effectivePerms(parent), w) & PERM_READ) !== 0;
         };
       });
     }
@@ -601,6 +604,7 @@ export class XenStoreServer implements ServerCore, ConnectionHost {
       return null;
     }
     this.domainTable.add({ domid, gfn, port, target: undefined });
+    this.db.allocDomain(domid);
     this.emit({ kind: "domain-introduced", domid, reintroduced: false });
     if (!this.isPrivileged(domid)) this.fire(SPECIAL_INTRODUCE, true, () => () => true);
     return null;
@@ -615,6 +619,7 @@ export class XenStoreServer implements ServerCore, ConnectionHost {
       else this.closeSession(a.session);
     }
     this.removeOwnedNodes(domid);
+    this.db.freeDomain(domid);
     this.domainTable.remove(domid);
     this.invalidateCallers();
     this.host.release(domid);

@@ -15,6 +15,10 @@ export interface NodeAccess {
   removeChild(parent: string, name: string): void;
   /** Nodes owned by `domid` as this view sees them. */
   ownedCount(domid: number): number;
+  /** A node's perms as cx read_node() adjusts them (XSA-419; XsStore.effectivePerms). */
+  perms(node: XsNode): Perms;
+  /** cx domain_alloc_permrefs() for perms being set (XsStore.permRefs). */
+  permRefs(perms: Perms): Perms;
 }
 
 /** An operation failure carrying the errno to reply with; thrown inside the store only. */

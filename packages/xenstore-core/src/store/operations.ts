@@ -40,7 +40,7 @@ export interface OpEnv {
 }
 
 export function perm(env: OpEnv, perms: Perms, who: Caller = env.caller): number {
-  return permForCaller(who, perms, undefined, env.profile.aclMatch === "last");
+  return permForCaller(who, perms, env.profile.aclMatch === "last");
 }
 
 function unprivileged(env: OpEnv): boolean {
@@ -53,7 +53,7 @@ function askParents(env: OpEnv, path: string): number {
   do {
     p = parentPath(p);
     const n = env.access.get(p);
-    if (n) return perm(env, n.perms);
+    if (n) return perm(env, env.access.perms(n));
   } while (p !== "/");
   return 0;
 }
@@ -69,7 +69,7 @@ export function findNode(
   const node = env.access.get(path);
   let errno: "ENOENT" | "EACCES";
   if (node) {
-    if ((perm(env, node.perms) & want) === want) return node;
+    if ((perm(env, env.access.perms(node)) & want) === want) return node;
     errno = "EACCES";
   } else errno = "ENOENT";
   // cx errno_from_parents(). A privileged caller may do everything on any ancestor (root always
@@ -117,8 +117,10 @@ export function liveFilter(
   return (w) => {
     if (oldPerms !== null && (perm(env, oldPerms, w) & PERM_READ) !== 0) return true;
     if (nodePerms !== null && (perm(env, nodePerms, w) & PERM_READ) !== 0) return true;
-    if (parentPerms === undefined)
-      parentPerms = path === "/" ? null : (env.access.get(parentPath(path))?.perms ?? null);
+    if (parentPerms === undefined) {
+      const parent = path === "/" ? undefined : env.access.get(parentPath(path));
+      parentPerms = parent === undefined ? null : env.access.perms(parent);
+    }
     return parentPerms !== null && (perm(env, parentPerms, w) & PERM_READ) !== 0;
   };
 }
@@ -160,7 +162,7 @@ export function directoryPart(env: OpEnv, path: string): { gen: number; names: s
 }
 
 export function getPerms(env: OpEnv, path: string): Perms {
-  return getNode(env, path, PERM_READ).perms;
+  return env.access.perms(getNode(env, path, PERM_READ));
 }
 
 /** Permissions a node created by the caller below `parent` gets (cx construct_node()). */
@@ -178,14 +180,15 @@ function createNode(env: OpEnv, path: string, value: string): Perms {
   const pn = env.access.get(parentOfPath);
   if (pn) {
     // The common case, one new node below an existing parent: the general code below, unrolled.
-    if ((perm(env, pn.perms) & PERM_WRITE) === 0) throw new XsOpError("EACCES");
+    const pp = env.access.perms(pn);
+    if ((perm(env, pp) & PERM_WRITE) === 0) throw new XsOpError("EACCES");
     if (unprivileged(env) && !env.tx && env.quotas.nodes > 0) {
       if (env.access.ownedCount(env.caller.domid) + 1 > env.quotas.nodes)
         throw new XsOpError("ENOSPC", "nodes");
     }
-    const np = inheritedPerms(env, pn.perms);
+    const np = inheritedPerms(env, pp);
     const name = baseName(path);
-    checkSize(env, pn.perms.length, pn.value.length, pn.childLen + name.length + 1);
+    checkSize(env, pp.length, pn.value.length, pn.childLen + name.length + 1);
     checkSize(env, np.length, value.length, 0);
     env.access.addChild(parentOfPath, name, value, np);
     return np;
@@ -201,7 +204,8 @@ function createNode(env: OpEnv, path: string, value: string): Perms {
     pnode = env.access.get(parent);
   }
   // Creating needs write on the deepest existing ancestor (cx gets this via errno_from_parents).
-  if ((perm(env, pnode.perms) & PERM_WRITE) === 0) throw new XsOpError("EACCES");
+  const pp = env.access.perms(pnode);
+  if ((perm(env, pp) & PERM_WRITE) === 0) throw new XsOpError("EACCES");
   // Checks first (cx writes bottom-up and undoes on error: same outcome).
   if (unprivileged(env) && !env.tx && env.quotas.nodes > 0) {
     if (env.access.ownedCount(env.caller.domid) + missing.length > env.quotas.nodes) {
@@ -209,18 +213,13 @@ function createNode(env: OpEnv, path: string, value: string): Perms {
     }
   }
   const perms: Perms[] = [];
-  let p = pnode.perms;
+  let p = pp;
   for (let i = missing.length - 1; i >= 0; i--) {
     p = inheritedPerms(env, p);
     perms.push(p);
   }
   // sizes: the existing ancestor gains a child; each new node holds one child except the last
-  checkSize(
-    env,
-    pnode.perms.length,
-    pnode.value.length,
-    pnode.childLen + baseName(missing.at(-1)!).length + 1,
-  );
+  checkSize(env, pp.length, pnode.value.length, pnode.childLen + baseName(missing.at(-1)!).length + 1);
   for (let i = missing.length - 1; i >= 0; i--) {
     const np = perms[missing.length - 1 - i]!;
     const childLen = i > 0 ? baseName(missing[i - 1]!).length + 1 : 0;
@@ -239,8 +238,9 @@ export function write(env: OpEnv, path: string, value: string): void {
   let perms: Perms;
   if (!node) perms = createNode(env, path, value);
   else {
-    checkSize(env, node.perms.length, value.length, node.childLen);
-    perms = node.perms;
+    // the perms as read, written back (cx write_node() of the node read_node() adjusted)
+    perms = env.access.perms(node);
+    checkSize(env, perms.length, value.length, node.childLen);
     env.access.setNode(path, value, perms);
   }
   env.changed(path, false, perms, null);
@@ -263,7 +263,7 @@ function deleteTree(env: OpEnv, path: string, node: XsNode, top: boolean): void 
     const child = env.access.get(cp);
     if (child) deleteTree(env, cp, child, false);
   }
-  if (!top) env.changed(path, true, node.perms, null);
+  if (!top) env.changed(path, true, env.access.perms(node), null);
   env.access.removeChild(parentPath(path), baseName(path));
 }
 
@@ -275,19 +275,21 @@ export function rm(env: OpEnv, path: string): void {
     throw new XsOpError("ENOENT");
   }
   if (path === "/") throw new XsOpError("EINVAL");
+  const perms = env.access.perms(node);
   deleteTree(env, path, node, true);
-  env.changed(path, false, node.perms, null);
+  env.changed(path, false, perms, null);
 }
 
 /** cx do_set_perms() for a node path (perms already parsed and counted). */
-export function setPerms(env: OpEnv, path: string, perms: Perms): void {
-  if (perms.length === 0) throw new XsOpError("EINVAL");
-  if (!env.domainExists(perms[0]!.id)) throw new XsOpError("ENOENT");
+export function setPerms(env: OpEnv, path: string, given: Perms): void {
+  if (given.length === 0) throw new XsOpError("EINVAL");
+  if (!env.domainExists(given[0]!.id)) throw new XsOpError("ENOENT");
+  // cx domain_alloc_permrefs(): the named domains' structs; entries of absent domains ignored
+  const perms = env.access.permRefs(given);
   const node = getNode(env, path, PERM_WRITE | PERM_OWNER);
-  if (unprivileged(env) && perms[0]!.id !== node.perms[0]!.id)
-    throw new XsOpError(env.profile.ownerChangeErrno);
+  const old = env.access.perms(node);
+  if (unprivileged(env) && perms[0]!.id !== old[0]!.id) throw new XsOpError(env.profile.ownerChangeErrno);
   checkSize(env, perms.length, node.value.length, node.childLen);
-  const old = node.perms;
   env.access.setNode(path, node.value, perms);
   env.changed(path, false, perms, old);
 }

@@ -6,6 +6,12 @@ export const PERM_WRITE = 2;
 /** cx XS_PERM_OWNER: internal, never on the wire. */
 export const PERM_OWNER = 4;
 export const PERM_ALL = PERM_READ | PERM_WRITE | PERM_OWNER;
+/**
+ * cx XS_PERM_IGNORE (xenstore_lib.h): an ACL entry of a domain that did not exist, or was
+ * created after the node was written (XSA-419, see XsStore.effectivePerms). Kept with the
+ * entry (GET_PERMS still shows it, `formatPerm` masks it) and skipped by permForCaller.
+ */
+export const PERM_IGNORE = 0x10;
 
 /** One ACL entry: a domid and its READ/WRITE bits. Entry 0 = owner + default for others. */
 export interface PermEntry {
@@ -107,15 +113,10 @@ export interface Caller {
 
 /**
  * cx perm_for_conn(): privileged, owner or owner's SET_TARGET stub → everything; else the
- * first later entry naming the caller (or its target) decides; else the owner entry's letter.
- * `ignored(id)` marks entries of domains that no longer exist (cx XS_PERM_IGNORE).
+ * first later entry naming the caller (or its target) decides, entries marked PERM_IGNORE
+ * skipped; else the owner entry's letter.
  */
-export function permForCaller(
-  caller: Caller,
-  perms: Perms,
-  ignored?: (id: number) => boolean,
-  lastMatchWins = false,
-): number {
+export function permForCaller(caller: Caller, perms: Perms, lastMatchWins = false): number {
   const owner = perms[0];
   if (caller.privileged || owner === undefined) return PERM_ALL;
   if (owner.id === caller.domid || (caller.target !== undefined && owner.id === caller.target))
@@ -123,7 +124,7 @@ export function permForCaller(
   let found: number | undefined;
   for (let i = 1; i < perms.length; i++) {
     const e = perms[i]!;
-    if (ignored?.(e.id)) continue;
+    if ((e.perm & PERM_IGNORE) !== 0) continue;
     if (e.id === caller.domid || (caller.target !== undefined && e.id === caller.target)) {
       found = e.perm & PERM_ALL;
       if (!lastMatchWins) return found;

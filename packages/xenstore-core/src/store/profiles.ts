@@ -42,6 +42,11 @@ export interface Profile {
   readonly ownerChangeErrno: "EPERM" | "EACCES";
   /** WATCH quota errno: cx ≤ 4.21 E2BIG. */
   readonly watchQuotaErrno: "E2BIG" | "ENOSPC";
+  /**
+   * cx ≥ 4.17 (XSA-419): ACL entries of domains that do not exist, or whose domid was
+   * introduced again after the node was written, are ignored (qemu keeps no domain history).
+   */
+  readonly staleDomainEntries: boolean;
 }
 
 export const CXENSTORED: Profile = {
@@ -63,6 +68,7 @@ export const CXENSTORED: Profile = {
   unknownControlErrno: "EINVAL",
   ownerChangeErrno: "EPERM",
   watchQuotaErrno: "E2BIG",
+  staleDomainEntries: true,
 };
 
 export const QEMU: Profile = {
@@ -90,6 +96,7 @@ export const QEMU: Profile = {
   unknownControlErrno: "EACCES",
   ownerChangeErrno: "EPERM",
   watchQuotaErrno: "E2BIG",
+  staleDomainEntries: false,
 };
 
 export type ProfileName = "cxenstored" | "qemu";

@@ -1,16 +1,16 @@
 // Byte-level snapshot codec: a bounds-checked writer/reader and the tree encoding.
-// Format: "XSSNAP01", u32 FNV-1a checksum of the body, body (little-endian).
+// Format: "XSSNAP02", u32 FNV-1a checksum of the body, body (little-endian).
 import type { Edit } from "../pds/edit.ts";
 import { omEmpty, omForEach, omKeys, omSet } from "../pds/ordered-map.ts";
 import { bytesToLatin1, latin1ToBytes } from "../wire/payload.ts";
-import type { PermEntry, Perms } from "./permissions.ts";
+import { PERM_IGNORE, type PermEntry, type Perms } from "./permissions.ts";
 import { newNode, type XsNode } from "./tree.ts";
 
 export class XsSnapshotError extends Error {
   override readonly name = "XsSnapshotError";
 }
 
-const MAGIC = "XSSNAP01";
+const MAGIC = "XSSNAP02";
 
 export class ByteWriter {
   private buf = new Uint8Array(1024);
@@ -157,7 +157,8 @@ export class ByteReader {
     for (let i = 0; i < n; i++) {
       const id = this.u32();
       const perm = this.u8();
-      if (perm > 3) throw new XsSnapshotError("bad permission bits");
+      // read/write bits, and the mark of an entry whose domain is gone (XSA-419)
+      if ((perm & ~(3 | PERM_IGNORE)) !== 0) throw new XsSnapshotError("bad permission bits");
       out.push({ id, perm });
     }
     return out;

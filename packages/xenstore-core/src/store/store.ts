@@ -3,7 +3,7 @@
 import { type Edit, newEdit } from "../pds/edit.ts";
 import { omDelete, omGet, omGetRange, omSet } from "../pds/ordered-map.ts";
 import type { NodeAccess } from "./access.ts";
-import type { Perms } from "./permissions.ts";
+import { PERM_IGNORE, type PermEntry, type Perms } from "./permissions.ts";
 import { EMPTY_VALUE, newNode, own, type XsNode } from "./tree.ts";
 
 export class XsStore implements NodeAccess {
@@ -18,6 +18,25 @@ export class XsStore implements NodeAccess {
   readonly counts = new Map<number, number>();
   /** Permissions of the special nodes `@introduceDomain`, `@releaseDomain`. */
   readonly special = new Map<string, Perms>();
+  /**
+   * cx `struct domain` lifetimes, for XSA-419 (xenstored_domain.c): domid → the generation
+   * count when its struct was allocated (alloc_domain()). A struct is made by INTRODUCE or by
+   * SET_PERMS naming the domain (domain_alloc_permrefs()) and freed by RELEASE; dom0's exists
+   * from the start.
+   */
+  readonly domainGens = new Map<number, number>();
+  /**
+   * Whether a domain struct was ever freed. Until then every domain an ACL names got its
+   * struct before the node was written (SET_PERMS allocates it), so no entry can be stale and
+   * effectivePerms() is the identity.
+   */
+  domainFreed = false;
+  /** cx priv_domid: the owner a node gets when its owner's domain is gone. */
+  privDomid = 0;
+  /** Does the hypervisor report the domain (cx get_domain_info())? Set by the server. */
+  domainExists: (domid: number) => boolean = () => true;
+  /** Keep domain generations at all (the cxenstored profile; qemu has no XSA-419). */
+  trackDomains = true;
 
   constructor(root?: XsNode) {
     this.root = root ?? newNode(null, EMPTY_VALUE, [{ id: 0, perm: 0 }], 0);
@@ -132,6 +151,90 @@ export class XsStore implements NodeAccess {
     return ++this.gen;
   }
 
+  /** cx find_or_alloc_domain() (INTRODUCE): the domain's struct, made now if missing. */
+  allocDomain(domid: number): void {
+    if (domid !== 0 && !this.domainGens.has(domid)) this.domainGens.set(domid, this.gen);
+  }
+
+  /** RELEASE: cx frees the domain's struct with its connection. */
+  freeDomain(domid: number): void {
+    if (this.domainGens.delete(domid) && this.trackDomains) this.domainFreed = true;
+  }
+
+  perms(node: XsNode): Perms {
+    return this.effectivePerms(node);
+  }
+
+  /**
+   * cx chk_domain_generation(): does `domid` have a struct made before a node written at
+   * `nodeGen`? No struct (released, not introduced again): no. cx stamps a node with the
+   * counter before its increment and a struct with the counter as it is; `gen` here is the
+   * counter after the increment, hence `<`. (Checked against cxenstored 4.17 by the guest
+   * differential: a struct is not made by reading a node, unlike the XSA-419 patch as first
+   * published.)
+   */
+  private domainOlder(domid: number, nodeGen: number): boolean {
+    if (domid === 0) return true;
+    const g = this.domainGens.get(domid);
+    return g !== undefined && g < nodeGen;
+  }
+
+  /**
+   * cx domain_adjust_node_perms(), applied by read_node() to every node it reads (and
+   * written back with the node by write_node_raw(), so it sticks): an owner whose domain is
+   * gone or younger than the node becomes priv_domid; such an ACL entry is marked
+   * PERM_IGNORE. The node's own perms when nothing changes.
+   */
+  effectivePerms(node: XsNode): Perms {
+    if (!this.domainFreed) return node.perms;
+    const p = node.perms;
+    let out: PermEntry[] | null = null;
+    const owner = p[0];
+    if (owner !== undefined && !this.domainOlder(owner.id, node.gen)) {
+      out = p.slice();
+      out[0] = { id: this.privDomid, perm: owner.perm };
+    }
+    for (let i = 1; i < p.length; i++) {
+      const e = p[i]!;
+      if ((e.perm & PERM_IGNORE) !== 0 || this.domainOlder(e.id, node.gen)) continue;
+      out ??= p.slice();
+      out[i] = { id: e.id, perm: e.perm | PERM_IGNORE };
+    }
+    return out ?? p;
+  }
+
+  /**
+   * A node rewritten for another reason (its child list) keeps the perms it was read with:
+   * cx writes back what read_node() adjusted. `m` is `old` or its copy. Returns the owner it
+   * had when that changed (for node accounting), else -1.
+   */
+  keepEffectivePerms(old: XsNode, m: XsNode): number {
+    const perms = this.effectivePerms(old);
+    if (perms === old.perms) return -1;
+    m.perms = perms;
+    const was = old.perms[0]?.id ?? 0;
+    return was === (perms[0]?.id ?? 0) ? -1 : was;
+  }
+
+  /**
+   * cx domain_alloc_permrefs() for perms being set: structs for the domains they name; an
+   * entry of a domain the hypervisor does not report is marked PERM_IGNORE.
+   */
+  permRefs(perms: Perms): Perms {
+    if (!this.trackDomains) return perms;
+    let out: PermEntry[] | null = null;
+    for (let i = 0; i < perms.length; i++) {
+      const e = perms[i]!;
+      if (e.id === 0 || this.domainGens.has(e.id)) continue;
+      if (this.domainExists(e.id)) this.domainGens.set(e.id, this.gen);
+      else {
+        out ??= perms.slice();
+        out[i] = { id: e.id, perm: e.perm | PERM_IGNORE };
+      }
+    }
+    return out ?? perms;
+  }
+
   get(path: string): XsNode | undefined {
     const d = this.walk(path);
     return d < 0 ? undefined : this.stack[d];
@@ -167,7 +270,9 @@ export class XsStore implements NodeAccess {
     const gen = this.nextGen();
     const d = this.walkOrThrow(parent);
     const edit = this.edit;
-    const m = own(this.stack[d]!, edit);
+    const old = this.stack[d]!;
+    const m = own(old, edit);
+    this.ownerMoved(this.keepEffectivePerms(old, m), m);
     const before = m.children.size;
     m.children = omSet(m.children, edit, name, child);
     if (m.children.size !== before) m.childLen += name.length + 1;
@@ -184,6 +289,7 @@ export class XsStore implements NodeAccess {
       removed = omGet(n.children, name);
       if (removed === undefined) return n;
       const m = own(n, edit);
+      this.ownerMoved(this.keepEffectivePerms(n, m), m);
       m.children = omDelete(m.children, edit, name);
       m.childLen -= name.length + 1;
       m.gen = gen;
@@ -195,6 +301,12 @@ export class XsStore implements NodeAccess {
   /** Replaces a node's subtree pointer fields in place of a placeholder (commit). */
   replaceNode(path: string, f: (n: XsNode, edit: Edit) => XsNode): void {
     this.mutate(path, f);
+  }
+
+  private ownerMoved(was: number, m: XsNode): void {
+    if (was < 0) return;
+    this.countDelta(was, -1);
+    this.countDelta(m.perms[0]?.id ?? 0, 1);
   }
 
   countDelta(owner: number, d: number): void {

@@ -143,6 +143,7 @@ export class Transaction implements NodeAccess {
     ce.rec = newNode(this.edit, value, perms, this.store.nextGen());
     ce.modified = true;
     const m = own(pe.rec, this.edit);
+    this.keepEffectivePerms(pe.rec, m);
     m.children = omSet(m.children, this.edit, name, PLACEHOLDER);
     m.childLen += name.length + 1;
     m.gen = this.store.nextGen();
@@ -168,6 +169,7 @@ export class Transaction implements NodeAccess {
     }
     if (pe.rec) {
       const m = own(pe.rec, this.edit);
+      this.keepEffectivePerms(pe.rec, m);
       m.children = omDelete(m.children, this.edit, name);
       m.childLen -= name.length + 1;
       m.gen = this.store.nextGen();
@@ -179,6 +181,22 @@ export class Transaction implements NodeAccess {
 
   ownedCount(domid: number): number {
     return this.store.ownedCount(domid) + (this.deltas.get(domid) ?? 0);
+  }
+
+  perms(node: XsNode): Perms {
+    return this.store.effectivePerms(node);
+  }
+
+  permRefs(perms: Perms): Perms {
+    return this.store.permRefs(perms);
+  }
+
+  /** XsStore.keepEffectivePerms for the transaction's copy of a parent, accounted here. */
+  private keepEffectivePerms(old: XsNode, m: XsNode): void {
+    const was = this.store.keepEffectivePerms(old, m);
+    if (was < 0) return;
+    this.delta(was, -1);
+    this.delta(m.perms[0]?.id ?? 0, 1);
   }
 
   private delta(owner: number, d: number): void {
