@@ -8,8 +8,9 @@
 // and outside the guest's home), relative paths, SET_PERMS by guests (owner change EPERM, perm
 // count quota), node/watch/transaction/node-size quotas, transactions, watch events filtered
 // by read permission (relative and absolute watches, special watches, events from the other
-// guest and from dom0), DIRECTORY_PART, GET_DOMAIN_PATH and the privileged-only requests.
-// Not generated: the reference bugs of the refpeer README (guest SET_PERMS of a special node,
+// guest and from dom0), DIRECTORY_PART, GET_DOMAIN_PATH and the privileged-only requests,
+// and dom0 RELEASEing guest B and INTRODUCEing it again on a fresh ring (stale ACL entries,
+// XSA-419). Not generated: the reference bugs of the refpeer README (guest SET_PERMS of a special node,
 // malformed single-path requests, SET_TARGET/RELEASE), and batches (cx merges queued events).
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -53,7 +54,9 @@ type Op =
   | { k: "tstart"; c: number }
   | { k: "tend"; c: number; tx: number; commit: boolean }
   | { k: "dirpart"; c: number; p: number; off: number; tx: number }
-  | { k: "misc"; c: number; which: number };
+  | { k: "misc"; c: number; which: number }
+  /** dom0 RELEASEs guest B and INTRODUCEs it again: B comes back on a fresh ring (XSA-419) */
+  | { k: "cycle" };
 
 /** guests twice as often as dom0 */
 const conn = fc.constantFrom(0, 0, 1, 1, 2, 3);
@@ -137,6 +140,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     weight: 2,
     arbitrary: fc.record({ k: fc.constant("misc" as const), c: conn, which: fc.integer({ min: 0, max: 6 }) }),
   },
+  { weight: 1, arbitrary: fc.constant({ k: "cycle" as const }) },
 );
 
 /** Values: short ones, and lengths around the node-size quota (256 with header and perms). */
@@ -222,6 +226,11 @@ function toRun(x: Ctx, ops: Op[]): GuestRun {
   };
   const domOf = (c: number) => conns[c]!.domid;
   for (const o of ops) {
+    if (o.k === "cycle") {
+      steps.push({ conn: 3, frames: [XsRequest.release(B, ids())], kills: 1 });
+      steps.push({ conn: 3, frames: [XsRequest.introduce(B, 1044473, 1, ids())], revives: 1 });
+      continue;
+    }
     let f: Uint8Array;
     switch (o.k) {
       case "write":
@@ -493,6 +502,36 @@ const SCENARIOS: [string, (A: number, B: number, id: Ids) => GuestStep[]][] = [
       on(2, W.setPerms(`/fzg-c${B}/b`, ["n0", `r${B}`], id())),
       on(1, W.read(`/fzg-c${B}/b`, id())),
       on(2, W.rm(`/fzg-c${B}`, id())),
+    ],
+  ],
+  [
+    "released with a transaction and a watch, introduced at once: RELEASE's rewrite of the home counts (XSA-419)",
+    (_A, B, id) => [
+      on(2, W.write(`/fzg-p${B}/old`, "o", id())),
+      on(2, W.setPerms(`/fzg-p${B}/old`, ["n0", `r${B}`], id())),
+      on(1, W.transactionStart(id())),
+      on(1, W.watch("data", "x", id())),
+      { conn: 3, frames: [W.release(B, id())], kills: 1 },
+      { conn: 3, frames: [W.introduce(B, 1044473, 1, id())], revives: 1 },
+      on(1, W.read(`/fzg-p${B}/old`, id())),
+      on(1, W.read(`/local/domain/${B}`, id())),
+      on(1, W.read(`/local/domain/${B}/data/b`, id())),
+      on(2, W.rm(`/fzg-p${B}`, id())),
+    ],
+  ],
+  [
+    "a write between RELEASE and INTRODUCE leaves the home older than the new domain (XSA-419)",
+    (_A, B, id) => [
+      { conn: 3, frames: [W.release(B, id())], kills: 1 },
+      on(2, W.write(`/fzg-s${B}/x`, "1", id())),
+      { conn: 3, frames: [W.introduce(B, 1044473, 1, id())], revives: 1 },
+      on(1, W.read(`/local/domain/${B}`, id())),
+      on(1, W.read(`/local/domain/${B}/data/b`, id())),
+      on(1, W.write("data/new", "v", id())),
+      on(2, W.setPerms(`/local/domain/${B}`, ["n0", `r${B}`], id())),
+      on(1, W.read(`/local/domain/${B}`, id())),
+      on(1, W.write("data/new", "v", id())),
+      on(2, W.rm(`/fzg-s${B}`, id())),
     ],
   ],
 ];

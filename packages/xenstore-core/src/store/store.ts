@@ -166,17 +166,17 @@ export class XsStore implements NodeAccess {
   }
 
   /**
-   * cx chk_domain_generation(): does `domid` have a struct made before a node written at
-   * `nodeGen`? No struct (released, not introduced again): no. cx stamps a node with the
-   * counter before its increment and a struct with the counter as it is; `gen` here is the
-   * counter after the increment, hence `<`. (Checked against cxenstored 4.17 by the guest
-   * differential: a struct is not made by reading a node, unlike the XSA-419 patch as first
-   * published.)
+   * cx chk_domain_generation(): does `domid` have a struct made no later than a node's last
+   * write at `nodeGen`? No struct (released, not introduced again): no. A node written just
+   * before the INTRODUCE (nothing written in between) counts, as in cx: its home, rewritten when
+   * RELEASE deleted the domain's nodes, stays readable to the new domain. (Both checked against
+   * cxenstored 4.17 by the guest differential; a struct is not made by reading a node, unlike
+   * the XSA-419 patch as first published.)
    */
   private domainOlder(domid: number, nodeGen: number): boolean {
     if (domid === 0) return true;
     const g = this.domainGens.get(domid);
-    return g !== undefined && g < nodeGen;
+    return g !== undefined && g <= nodeGen;
   }
 
   /**
