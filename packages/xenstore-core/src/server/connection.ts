@@ -28,8 +28,14 @@ interface OutFrame {
 
 export class XsConnection {
   private readonly parser = new FrameParser();
-  private readonly out: OutFrame[] = [];
+  /**
+   * Queued output frames in out[outHead, outTail). Taken slots are cleared, and an emptied
+   * queue restarts at 0 without resizing the array (a request-reply client empties it every
+   * request).
+   */
+  private readonly out: (OutFrame | undefined)[] = [];
   private outHead = 0;
+  private outTail = 0;
   private outOffset = 0;
   private outTotal = 0;
   private pendingReplies = 0;
@@ -42,6 +48,8 @@ export class XsConnection {
   private _closeReason: string | null = null;
   private _fatal: XsFrameError | null = null;
   private pumping = false;
+  /** @internal queued for an output notification (XenStoreServer.markOutput) */
+  outputMarked = false;
 
   /** @internal */
   constructor(
@@ -186,16 +194,13 @@ export class XsConnection {
       if (this.outOffset === f.bytes.length) {
         this.outTotal -= f.bytes.length;
         this.outOffset = 0;
-        this.out[this.outHead] = undefined as unknown as OutFrame;
+        this.out[this.outHead] = undefined;
         this.outHead++;
         if (f.reply) this.pendingReplies--;
         else this.pendingEvents--;
       }
     }
-    if (this.outHead > 64 && this.outHead * 2 > this.out.length) {
-      this.out.splice(0, this.outHead);
-      this.outHead = 0;
-    }
+    this.compactOut();
     if (n > 0 && !this._closed && this.parser.bufferedBytes > 0) {
       this.host.enter();
       try {
@@ -211,17 +216,11 @@ export class XsConnection {
   private takeWholeFrame(f: OutFrame): Uint8Array {
     if (f.key !== null) this.unmergeable(f.key);
     this.outTotal -= f.bytes.length;
-    this.out[this.outHead] = undefined as unknown as OutFrame;
+    this.out[this.outHead] = undefined;
     this.outHead++;
     if (f.reply) this.pendingReplies--;
     else this.pendingEvents--;
-    if (this.outHead === this.out.length) {
-      this.out.length = 0;
-      this.outHead = 0;
-    } else if (this.outHead > 64 && this.outHead * 2 > this.out.length) {
-      this.out.splice(0, this.outHead);
-      this.outHead = 0;
-    }
+    this.compactOut();
     if (!this._closed && this.parser.bufferedBytes > 0) {
       this.host.enter();
       try {
@@ -231,6 +230,20 @@ export class XsConnection {
       }
     }
     return f.bytes;
+  }
+
+  /** After taking frames: an empty queue restarts at 0; a long-drained head is cut off. */
+  private compactOut(): void {
+    if (this.outHead === this.outTail) this.outHead = this.outTail = 0;
+    else if (this.outHead > 64 && this.outHead * 2 > this.outTail) {
+      this.out.splice(0, this.outHead);
+      this.outTail -= this.outHead;
+      this.outHead = 0;
+    }
+  }
+
+  private pushOut(f: OutFrame): void {
+    this.out[this.outTail++] = f;
   }
 
   /** Registers a listener called when output becomes available; returns an unsubscribe function. */
@@ -262,7 +275,7 @@ export class XsConnection {
     this._closed = true;
     this._closeReason = reason;
     this.out.length = 0;
-    this.outHead = this.outOffset = this.outTotal = 0;
+    this.outHead = this.outTail = this.outOffset = this.outTotal = 0;
     this.pendingReplies = this.pendingEvents = 0;
     this.mergeable.clear();
     this.host.connectionClosed(this, reason);
@@ -272,7 +285,7 @@ export class XsConnection {
   /** @internal drops queued output and input (cx domain_conn_reset on re-INTRODUCE). */
   resetBuffers(): void {
     this.out.length = 0;
-    this.outHead = this.outOffset = this.outTotal = 0;
+    this.outHead = this.outTail = this.outOffset = this.outTotal = 0;
     this.pendingReplies = this.pendingEvents = 0;
     this.mergeable.clear();
   }
@@ -283,7 +296,11 @@ export class XsConnection {
     out: { bytes: Uint8Array; reply: boolean; key: string | null }[];
     offset: number;
   } {
-    return { input: this.parser.pendingBytes(), out: this.out.slice(this.outHead), offset: this.outOffset };
+    return {
+      input: this.parser.pendingBytes(),
+      out: this.out.slice(this.outHead, this.outTail) as OutFrame[],
+      offset: this.outOffset,
+    };
   }
 
   /** @internal */
@@ -295,7 +312,7 @@ export class XsConnection {
     this.parser.push(b.input);
     this.resetBuffers();
     for (const f of b.out) {
-      this.out.push(f);
+      this.pushOut(f);
       this.outTotal += f.bytes.length;
       if (f.reply) this.pendingReplies++;
       else this.pendingEvents++;
@@ -332,7 +349,7 @@ export class XsConnection {
     writeU32(bytes, 8, frame.txId);
     writeU32(bytes, 12, p.length);
     bytes.set(p, XS_HEADER_SIZE);
-    this.out.push({ bytes, reply: true, key: null });
+    this.pushOut({ bytes, reply: true, key: null });
     this.outTotal += bytes.length;
     this.pendingReplies++;
     this.host.markOutput(this);
@@ -353,7 +370,7 @@ export class XsConnection {
       txId: 0,
       payload: encodeWatchEvent(path, token),
     });
-    this.out.push({ bytes, reply: false, key });
+    this.pushOut({ bytes, reply: false, key });
     this.mergeable.set(key, (this.mergeable.get(key) ?? 0) + 1);
     this.outTotal += bytes.length;
     this.pendingEvents++;

@@ -113,7 +113,14 @@ export class XenStoreServer implements ServerCore, ConnectionHost {
   private nextGlobalTx = 1;
   /** @internal */ readonly quotaHits = new Map<number, Map<string, QuotaHit>>();
   private depth = 0;
-  private readonly dirty = new Set<XsConnection>();
+  /**
+   * Connections with new output since the outermost call began, in marking order (each once:
+   * XsConnection.outputMarked), notified when it ends. Two arrays swapped per round and
+   * emptied slot by slot: nothing is allocated or resized per request.
+   */
+  private dirty: (XsConnection | undefined)[] = [];
+  private dirtyN = 0;
+  private dirtySpare: (XsConnection | undefined)[] = [];
   /** Fault hooks in force (null: none). A simulator switches them on and off at will. */
   faults: XenStoreServerFaults | null;
 
@@ -201,16 +208,26 @@ export class XenStoreServer implements ServerCore, ConnectionHost {
   /** @internal */
   leave(): void {
     if (--this.depth > 0) return;
-    while (this.dirty.size > 0) {
-      const conns = [...this.dirty];
-      this.dirty.clear();
-      for (const c of conns) if (!c.closed && c.outputBytes > 0) c.notifyOutput();
+    while (this.dirtyN > 0) {
+      const list = this.dirty;
+      const n = this.dirtyN;
+      this.dirty = this.dirtySpare;
+      this.dirtyN = 0;
+      this.dirtySpare = list;
+      for (let i = 0; i < n; i++) {
+        const c = list[i]!;
+        list[i] = undefined;
+        c.outputMarked = false;
+        if (!c.closed && c.outputBytes > 0) c.notifyOutput();
+      }
     }
   }
 
   /** @internal */
   markOutput(conn: XsConnection): void {
-    this.dirty.add(conn);
+    if (conn.outputMarked) return;
+    conn.outputMarked = true;
+    this.dirty[this.dirtyN++] = conn;
   }
 
   /** @internal */
@@ -290,7 +307,6 @@ export class XenStoreServer implements ServerCore, ConnectionHost {
     this.watchTable.removeConnection(s.id);
     s.txs.clear();
     this.sessions.delete(s.id);
-    this.dirty.delete(conn);
     this.emit({ kind: "connection-close", connId: s.id, domid: s.domid, reason });
   }
 
