@@ -3,6 +3,7 @@
 // output: pulled from the connection only while the socket can take it.
 import type { Socket } from "node:net";
 import type { XsConnection } from "../server/connection.ts";
+import { readU32LE } from "../wire/frame.ts";
 import { XENSTORE_PAYLOAD_MAX, XS_HEADER_SIZE } from "../wire/xs-wire.ts";
 
 /** Bytes taken from the connection per write (a few frames; keeps one client from hogging). */
@@ -259,12 +260,7 @@ export class SocketTransport {
       // client sends): hand it over without copying its header, as the chunk itself when it is
       // exactly one frame.
       if (this.bodyLeft === 0 && this.hdrFill === 0 && end - off >= XS_HEADER_SIZE) {
-        const len =
-          ((bytes[off + 12] as number) |
-            ((bytes[off + 13] as number) << 8) |
-            ((bytes[off + 14] as number) << 16) |
-            ((bytes[off + 15] as number) << 24)) >>>
-          0;
+        const len = readU32LE(bytes, off + 12);
         const frameEnd = off + XS_HEADER_SIZE + len;
         if (len <= XENSTORE_PAYLOAD_MAX && frameEnd <= end) {
           if (!this.corked && frameEnd < end) {

@@ -11,6 +11,8 @@ import type { Session } from "./session.ts";
 /** What the connection needs from its server (internal). */
 export interface ConnectionHost {
   processFrame(conn: XsConnection, frame: XsFrame): void;
+  /** processFrame() of the whole frame bytes[off, end), read in place */
+  processWholeFrame(conn: XsConnection, bytes: Uint8Array, off: number, end: number): void;
   connectionClosed(conn: XsConnection, reason: string): void;
   protocolError(conn: XsConnection, error: XsFrameError): void;
   /** start of a top-level call: batches output notifications */
@@ -136,12 +138,7 @@ export class XsConnection {
     this.host.enter();
     this.pumping = true;
     try {
-      this.host.processFrame(this, {
-        type: readU32(bytes, off),
-        reqId: readU32(bytes, off + 4),
-        txId: readU32(bytes, off + 8),
-        payload: bytes.subarray(off + XS_HEADER_SIZE, end),
-      });
+      this.host.processWholeFrame(this, bytes, off, end);
     } finally {
       this.pumping = false;
       this.host.leave();
@@ -339,14 +336,13 @@ export class XsConnection {
   }
 
   /** @internal queues a reply frame. */
-  queueReply(frame: XsFrame): void {
+  queueReply(type: number, reqId: number, txId: number, p: Uint8Array): void {
     if (this._closed) return;
     // encodeFrame()'s bytes, written without a DataView per reply (one per request)
-    const p = frame.payload;
     const bytes = allocOutput(XS_HEADER_SIZE + p.length);
-    writeU32(bytes, 0, frame.type);
-    writeU32(bytes, 4, frame.reqId);
-    writeU32(bytes, 8, frame.txId);
+    writeU32(bytes, 0, type);
+    writeU32(bytes, 4, reqId);
+    writeU32(bytes, 8, txId);
     writeU32(bytes, 12, p.length);
     bytes.set(p, XS_HEADER_SIZE);
     this.pushOut({ bytes, reply: true, key: null });
@@ -406,17 +402,6 @@ function allocOutput(n: number): Uint8Array {
   const b = slab.subarray(slabUsed, slabUsed + n);
   slabUsed = (slabUsed + n + 7) & ~7;
   return b;
-}
-
-/** A little-endian u32 (xsd_sockmsg fields) without a DataView per read. */
-function readU32(b: Uint8Array, at: number): number {
-  return (
-    ((b[at] as number) |
-      ((b[at + 1] as number) << 8) |
-      ((b[at + 2] as number) << 16) |
-      ((b[at + 3] as number) << 24)) >>>
-    0
-  );
 }
 
 function writeU32(b: Uint8Array, at: number, v: number): void {

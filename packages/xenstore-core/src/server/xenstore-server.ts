@@ -11,9 +11,9 @@ import { XsStore } from "../store/store.ts";
 import { Transaction } from "../store/transactions.ts";
 import { WatchTable } from "../store/watches.ts";
 import type { XsErrno } from "../wire/errors.ts";
-import type { XsFrame } from "../wire/frame.ts";
-import { encodeString } from "../wire/payload.ts";
-import { XENSTORE_PAYLOAD_MAX, XsType, xsTypeName } from "../wire/xs-wire.ts";
+import { readU32LE, type XsFrame } from "../wire/frame.ts";
+import { bytesToLatin1, encodeString } from "../wire/payload.ts";
+import { XENSTORE_PAYLOAD_MAX, XS_HEADER_SIZE, XsType, xsTypeName } from "../wire/xs-wire.ts";
 import { type ConnectionHost, XsConnection } from "./connection.ts";
 import { controlCommand } from "./control.ts";
 import { DirectClient } from "./direct-client.ts";
@@ -244,8 +244,46 @@ export class XenStoreServer implements ServerCore, ConnectionHost {
         txId: f.txId,
         payload: f.payload,
       });
-    const r = this.run(s, f.type, f.txId, f.payload);
-    let type = f.type;
+    this.answer(conn, f.type, f.reqId, f.txId, this.run(s, f.type, f.txId, f.payload));
+  }
+
+  /**
+   * @internal processFrame() of the whole frame bytes[off, end) (its header's len fits), in
+   * place. A one-path request whose payload is well formed — READ, DIRECTORY, GET_PERMS, MKDIR,
+   * RM: one string ending at the only NUL (cx onearg()); WRITE: a NUL after the path — runs on
+   * its decoded strings (runPath, the DirectClient's way: the same checks and handler), with
+   * no payload view or frame object made; anything else, and everything while a trace
+   * listener wants the payloads, goes through processFrame().
+   */
+  processWholeFrame(conn: XsConnection, bytes: Uint8Array, off: number, end: number): void {
+    const type = readU32LE(bytes, off);
+    const p = off + XS_HEADER_SIZE;
+    if (this.trace === undefined && type < PATH_TYPES.length && PATH_TYPES[type] === 1) {
+      let nul = p;
+      while (nul < end && bytes[nul] !== 0) nul++;
+      const write = type === XsType.WRITE;
+      if (nul < end && (write || nul === end - 1)) {
+        const reqId = readU32LE(bytes, off + 4);
+        const txId = readU32LE(bytes, off + 8);
+        const path = bytesToLatin1(bytes, p, nul);
+        const value = write ? bytesToLatin1(bytes, nul + 1, end) : "";
+        const r = this.runPath(conn.session, type as PathRequestType, txId, path, value);
+        this.answer(conn, type, reqId, txId, r);
+        return;
+      }
+    }
+    this.processFrame(conn, {
+      type,
+      reqId: readU32LE(bytes, off + 4),
+      txId: readU32LE(bytes, off + 8),
+      payload: bytes.subarray(p, end),
+    });
+  }
+
+  /** Queues a request's reply (ERROR with the errno, E2BIG past the payload limit). */
+  private answer(conn: XsConnection, reqType: number, reqId: number, txId: number, r: ExecResult): void {
+    const s = conn.session;
+    let type = reqType;
     let payload: Uint8Array;
     if (r.ok) {
       payload = r.payload;
@@ -257,8 +295,7 @@ export class XenStoreServer implements ServerCore, ConnectionHost {
       type = XsType.ERROR;
       payload = encodeString(r.errno);
     }
-    const reply: XsFrame = { type, reqId: f.reqId, txId: f.txId, payload };
-    conn.queueReply(reply);
+    conn.queueReply(type, reqId, txId, payload);
     if (this.trace !== undefined)
       this.emit({
         kind: "frame-out",
@@ -266,8 +303,8 @@ export class XenStoreServer implements ServerCore, ConnectionHost {
         domid: s.domid,
         type,
         typeName: xsTypeName(type),
-        reqId: f.reqId,
-        txId: f.txId,
+        reqId,
+        txId,
         payload,
       });
     if (r.ok && r.after) r.after();
@@ -763,3 +800,12 @@ function withDefaults(h: Partial<DomainHost> | undefined): DomainHost {
     release: (domid) => (h.release ? h.release(domid) : DEFAULT_HOST.release(domid)),
   };
 }
+
+/** Request types processWholeFrame() runs on their strings (1), indexed by xs_wire.h type. */
+const PATH_TYPES: readonly number[] = (() => {
+  const t: number[] = [];
+  for (const type of [XsType.READ, XsType.DIRECTORY, XsType.GET_PERMS, XsType.MKDIR, XsType.RM, XsType.WRITE])
+    t[type] = 1;
+  for (let i = 0; i < t.length; i++) t[i] ??= 0;
+  return t;
+})();

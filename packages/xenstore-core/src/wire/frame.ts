@@ -17,6 +17,17 @@ export interface XsFrame {
 }
 
 /** Reads a header at `offset` (needs 16 bytes). */
+/** A little-endian u32 field of xsd_sockmsg at bytes[at], without a DataView (hot paths). */
+export function readU32LE(b: Uint8Array, at: number): number {
+  return (
+    ((b[at] as number) |
+      ((b[at + 1] as number) << 8) |
+      ((b[at + 2] as number) << 16) |
+      ((b[at + 3] as number) << 24)) >>>
+    0
+  );
+}
+
 export function decodeHeader(bytes: Uint8Array, offset = 0): XsHeader {
   const dv = new DataView(bytes.buffer, bytes.byteOffset + offset, XS_HEADER_SIZE);
   return {
