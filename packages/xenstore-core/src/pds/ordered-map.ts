@@ -118,9 +118,12 @@ export function omGetRange<V>(m: OrderedMap<V>, s: string, start: number, end: n
   if (m.hamt === null) {
     const keys = m.keys;
     const len = end - start;
+    // siblings often differ only at the end (`c0`…`c7`, `vif/0`, `ring-ref0`…): their last char
+    // rules most of them out before a whole compare
+    const last = s.charCodeAt(end - 1);
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i]!;
-      if (k.length === len && s.startsWith(k, start)) return m.vals[i];
+      if (k.length === len && k.charCodeAt(len - 1) === last && s.startsWith(k, start)) return m.vals[i];
     }
     return undefined;
   }
