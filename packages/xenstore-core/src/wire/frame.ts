@@ -16,7 +16,6 @@ export interface XsFrame {
   payload: Uint8Array;
 }
 
-/** Reads a header at `offset` (needs 16 bytes). */
 /** A little-endian u32 field of xsd_sockmsg at bytes[at], without a DataView (hot paths). */
 export function readU32LE(b: Uint8Array, at: number): number {
   return (
@@ -28,6 +27,7 @@ export function readU32LE(b: Uint8Array, at: number): number {
   );
 }
 
+/** Reads a header at `offset` (needs 16 bytes). */
 export function decodeHeader(bytes: Uint8Array, offset = 0): XsHeader {
   const dv = new DataView(bytes.buffer, bytes.byteOffset + offset, XS_HEADER_SIZE);
   return {
