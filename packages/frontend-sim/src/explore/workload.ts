@@ -454,7 +454,7 @@ export class Sut {
    * every old backend device *and* unmapped the guest's pages.
    *
    * Once dom0 has let go, the old backends' error nodes (`<dom0>/error/backend/<type>/<domid>/<devid>`)
-   * go too. A backend still probing when its directory vanished fails
+   * go too, and so does anything an old backend wrote back into its removed directory. A backend still probing when its directory vanished fails
    * xenbus_read_otherend_details and leaves "2 reading other end details from …" there
    * (xenbus_dev_fatal, hostile-peers D2) — real behaviour, but of the *old* incarnation. A real
    * save/restore or migration builds the resumed guest as a new domain with a new domid, so its
@@ -491,6 +491,10 @@ export class Sut {
         const home = `/local/domain/${sp.backendDomid}`;
         const node = backendPath(sp).slice(home.length + 1); // the backend's nodename, `backend/…`
         await tools.xb.rm(tx, `${home}/error/${node}`).catch(() => undefined);
+        // and whatever an old backend wrote under its directory after it was removed (blkback
+        // in the middle of connecting writes its features back: xenbus_printf creates the
+        // path), which would make the re-add find the device still there
+        await tools.xb.rm(tx, backendPath(sp)).catch(() => undefined);
       }
     });
     for (const sp of specs) await tools.addDevice(sp);
