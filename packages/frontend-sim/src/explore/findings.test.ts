@@ -38,7 +38,25 @@ describe("findings", () => {
       "transient faults",
       "xs1.eyJ2IjoxLCJtIjoibCIsInciOiJ2aWYrdmJkIiwiZiI6WyJldnRjaG4tZHJvcCIsImV2dGNobi1kdXBsaWNhdGUiLCJldnRjaG4tZGVsYXkiLCJldnRjaG4tc3B1cmlvdXMiLCJ3YXRjaC1kdXBsaWNhdGUiLCJ3YXRjaC1zcHVyaW91cyIsImNvbW1pdC1lYWdhaW4iLCJxdW90YS1vdXRzdGFuZGluZyJdLCJmcyI6NCwicyI6IiIsImMiOltbInN1c3BlbmQiLC0xXV19",
     ],
+    // Transient faults, a vif unplugged first: blkback, caught connecting when the toolstack
+    // removed its directory, wrote its features back, and the re-add found the device there.
+    [
+      "unplug vif, then suspend",
+      "xs1.eyJ2IjoxLCJtIjoibCIsInciOiJ2aWYrdmJkIiwiZiI6WyJldnRjaG4tZHJvcCIsImV2dGNobi1kdXBsaWNhdGUiLCJldnRjaG4tZGVsYXkiLCJldnRjaG4tc3B1cmlvdXMiLCJ3YXRjaC1kdXBsaWNhdGUiLCJ3YXRjaC1zcHVyaW91cyIsImNvbW1pdC1lYWdhaW4iLCJxdW90YS1vdXRzdGFuZGluZyJdLCJmcyI6MCwicyI6IiIsImMiOltbInVucGx1ZyIsInZpZiIsMCwtMV0sWyJzdXNwZW5kIiwtMV1dfQ",
+    ],
   ])("suspend/resume converges (%s)", async (_name, token) => {
+    const out = await runCase(decodeToken(token), { recordTrace: false });
+    expect(out.failures).toEqual([]);
+  });
+
+  it("blkfront and blkback do not chase each other round a reconnect", async () => {
+    // Transient faults, fifo schedule, io then a vbd reconnect: blkback (Closed) answered the
+    // restarted frontend's Initialising with InitWait, but before that committed blkfront read
+    // it still Closed, went Closed and restarted at once — round and round (no quiescence after
+    // 150 000 steps). A restart that closes before connecting now counts as a failed handshake,
+    // so the next one backs off and the backend's answer lands first.
+    const token =
+      "xs1.eyJ2IjoxLCJtIjoibCIsInciOiJ2aWYrdmJkIiwiZiI6WyJldnRjaG4tZHJvcCIsImV2dGNobi1kdXBsaWNhdGUiLCJldnRjaG4tZGVsYXkiLCJldnRjaG4tc3B1cmlvdXMiLCJ3YXRjaC1kdXBsaWNhdGUiLCJ3YXRjaC1zcHVyaW91cyIsImNvbW1pdC1lYWdhaW4iLCJxdW90YS1vdXRzdGFuZGluZyJdLCJmcyI6MTAsInMiOiIiLCJjIjpbWyJpbyIsInZpZiIsMSwtMV0sWyJyZWNvbm5lY3QiLCJ2YmQiLDBdXX0";
     const out = await runCase(decodeToken(token), { recordTrace: false });
     expect(out.failures).toEqual([]);
   });

@@ -238,6 +238,10 @@ export class BlkfrontDevice implements BlockDevice {
   failedHandshakes = 0;
   /** Reconnect mode: a backoff timer before going Initialising again is armed. */
   private retryArmed = false;
+  /** Reconnect mode: went Initialising again and has not connected since. */
+  private restarted = false;
+  /** failedHandshakes when the handshake was last restarted. */
+  private failedAtRestart = 0;
   private readonly connectWaiters: (() => void)[] = [];
   private readonly closeWaiters: ((e: BlockIoError) => void)[] = [];
 
@@ -816,6 +820,13 @@ export class BlkfrontDevice implements BlockDevice {
     }
     if (this.reconnecting || (this.options.reconnect && !this.dead)) {
       if (!this.reconnecting) {
+        // A restarted handshake closed again before it connected (and nothing counted it yet):
+        // a failed one, so the next
+        // restart backs off. Without this a backend still Closed from the last round (its
+        // answer to our Initialising not yet committed) sent us round again at once, and the
+        // two ends chased each other forever under a fifo schedule (explorer: io vif ×1;
+        // reconnect vbd +0, transient faults, seed 10).
+        if (this.restarted && this.failedHandshakes === this.failedAtRestart) this.failedHandshakes++;
         this.reconnecting = true;
         this.trace("blkfront.reconnect", { why: `backend ${xenbusStateName(be)}` });
       }
@@ -870,6 +881,8 @@ export class BlkfrontDevice implements BlockDevice {
     this.freeRings(this.conn === "suspended");
     this.reconnecting = false;
     this.cycled = true;
+    this.restarted = true;
+    this.failedAtRestart = this.failedHandshakes;
     this.trace("blkfront.reinitialise", {});
     await this.dev.switchState(S.Initialising);
   }
@@ -1072,6 +1085,7 @@ export class BlkfrontDevice implements BlockDevice {
     if (dev.state !== S.Connected) return;
     this.conn = "connected";
     this.failedHandshakes = 0;
+    this.restarted = false;
     this.trace(recovering ? "blkfront.recover" : "blkfront.connect", {
       name: this.name,
       sectors: this.sectors,
