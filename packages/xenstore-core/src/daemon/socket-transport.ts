@@ -4,6 +4,7 @@
 import type { Socket } from "node:net";
 import type { XsConnection } from "../server/connection.ts";
 import { readU32LE } from "../wire/frame.ts";
+import { copyBytes } from "../wire/payload.ts";
 import { XENSTORE_PAYLOAD_MAX, XS_HEADER_SIZE } from "../wire/xs-wire.ts";
 
 /** Bytes taken from the connection per write (a few frames; keeps one client from hogging). */
@@ -43,8 +44,7 @@ function copyFrame(bytes: Uint8Array, off: number, end: number): number {
     inSlabUsed = 0;
   }
   const at = inSlabUsed;
-  if (n <= 64) for (let i = 0; i < n; i++) inSlab[at + i] = bytes[off + i] as number;
-  else inSlab.set(bytes.subarray(off, end), at);
+  copyBytes(inSlab, at, bytes, off, end);
   inSlabUsed = (at + n + 7) & ~7;
   return at;
 }

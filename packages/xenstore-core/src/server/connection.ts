@@ -4,7 +4,7 @@
 import { XsFrameError } from "../wire/errors.ts";
 import { encodeFrame, type XsFrame } from "../wire/frame.ts";
 import { FrameParser } from "../wire/frame-parser.ts";
-import { encodeWatchEvent } from "../wire/payload.ts";
+import { copyBytes, encodeWatchEvent } from "../wire/payload.ts";
 import { XS_HEADER_SIZE, XsType } from "../wire/xs-wire.ts";
 import type { Session } from "./session.ts";
 
@@ -345,9 +345,7 @@ export class XsConnection {
     writeU32(bytes, 8, txId);
     const n = p.length;
     writeU32(bytes, 12, n);
-    // a reply's few bytes ("OK\0", a value) by a loop: cheaper than TypedArray.prototype.set
-    if (n <= 64) for (let i = 0; i < n; i++) bytes[XS_HEADER_SIZE + i] = p[i] as number;
-    else bytes.set(p, XS_HEADER_SIZE);
+    copyBytes(bytes, XS_HEADER_SIZE, p);
     this.pushOut({ bytes, reply: true, key: null });
     this.outTotal += bytes.length;
     this.pendingReplies++;

@@ -63,6 +63,16 @@ export function latin1ToBytes(s: string): Uint8Array {
   return out;
 }
 
+/**
+ * Copies src[start, end) to dst at `at`. A few dozen bytes (a request, a reply's "OK\0" or
+ * value) go by a loop, cheaper than TypedArray.prototype.set and the subarray it needs.
+ */
+export function copyBytes(dst: Uint8Array, at: number, src: Uint8Array, start = 0, end = src.length): void {
+  const n = end - start;
+  if (n <= 64) for (let i = 0; i < n; i++) dst[at + i] = src[start + i] as number;
+  else dst.set(start === 0 && end === src.length ? src : src.subarray(start, end), at);
+}
+
 /** Concatenates byte arrays. */
 export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
   let n = 0;
