@@ -454,8 +454,9 @@ export class Sut {
    * every old backend device *and* unmapped the guest's pages.
    *
    * Once dom0 has let go, the old backends' error nodes (`<dom0>/error/backend/<type>/<domid>/<devid>`)
-   * go too, and so does anything an old backend wrote back into its removed directory. A backend still probing when its directory vanished fails
-   * xenbus_read_otherend_details and leaves "2 reading other end details from …" there
+   * go too, and so does anything an old backend wrote back into its removed directory. A
+   * backend still probing when its directory vanished fails xenbus_read_otherend_details and
+   * leaves "2 reading other end details from …" there
    * (xenbus_dev_fatal, hostile-peers D2) — real behaviour, but of the *old* incarnation. A real
    * save/restore or migration builds the resumed guest as a new domain with a new domid, so its
    * backends live at new paths and that node never sits beside them (xenopsd's

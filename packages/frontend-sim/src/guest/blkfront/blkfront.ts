@@ -821,8 +821,7 @@ export class BlkfrontDevice implements BlockDevice {
     if (this.reconnecting || (this.options.reconnect && !this.dead)) {
       if (!this.reconnecting) {
         // A restarted handshake closed again before it connected (and nothing counted it yet):
-        // a failed one, so the next
-        // restart backs off. Without this a backend still Closed from the last round (its
+        // a failed one, so the next restart backs off. Without this a backend still Closed from the last round (its
         // answer to our Initialising not yet committed) sent us round again at once, and the
         // two ends chased each other forever under a fifo schedule (explorer: io vif ×1;
         // reconnect vbd +0, transient faults, seed 10).
